@@ -1,0 +1,185 @@
+//! What differs between databases: URL parsing, pool set-up per role, `BEGIN` statements.
+//!
+//! [`Backend`] is sealed and implemented for each sqlx driver dbroute supports (behind its
+//! feature). Everything else in the crate is generic over it, as sqlx's core is over
+//! `Database`.
+
+use std::str::FromStr;
+
+use sqlx::pool::PoolOptions;
+use sqlx::{Connection, Database, Pool};
+
+use crate::config::{ConnectionString, EnginePlan, PoolConfig};
+use crate::error::{Error, Result};
+pub(crate) use sealed::{BackendKind, Role};
+
+pub(crate) mod sealed {
+    use super::*;
+    use crate::classify::Dialect;
+
+    /// Whether an engine may take writes: it decides read-only safety belts.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[allow(unreachable_pub)]
+    pub enum Role {
+        /// In a writable group (the default group, or one marked writable).
+        Writer,
+        /// In a read-only group (replicas): its connections refuse writes where the database can.
+        Reader,
+    }
+
+    /// The database family of a config, from its URLs' schemes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[allow(unreachable_pub)]
+    pub enum BackendKind {
+        Postgres,
+        MySql,
+        Sqlite,
+    }
+
+    impl BackendKind {
+        pub(crate) fn from_scheme(scheme: &str) -> Option<Self> {
+            match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => Some(BackendKind::Postgres),
+                "mysql" | "mariadb" => Some(BackendKind::MySql),
+                "sqlite" => Some(BackendKind::Sqlite),
+                _ => None,
+            }
+        }
+
+        pub(crate) fn dialect(self) -> Dialect {
+            match self {
+                BackendKind::Postgres => Dialect::Postgres,
+                BackendKind::MySql => Dialect::MySql,
+                BackendKind::Sqlite => Dialect::Sqlite,
+            }
+        }
+
+        pub(crate) fn name(self) -> &'static str {
+            match self {
+                BackendKind::Postgres => "PostgreSQL",
+                BackendKind::MySql => "MySQL",
+                BackendKind::Sqlite => "SQLite",
+            }
+        }
+    }
+
+    /// The backend-specific parts, out of users' reach: only dbroute implements them.
+    pub trait Sealed: Database {
+        /// Which family of URLs this backend accepts.
+        const KIND: BackendKind;
+
+        /// The statement that opens a read-only transaction on a replica.
+        const BEGIN_READ_ONLY: &'static str;
+
+        /// The statement that opens a write transaction on the primary, if not sqlx's default.
+        const BEGIN_WRITE: Option<&'static str> = None;
+
+        /// Adjusts parsed connect options for an engine's role.
+        fn prepare_options(
+            options: <Self::Connection as Connection>::Options,
+            role: Role,
+        ) -> <Self::Connection as Connection>::Options;
+
+        /// Adjusts pool options for an engine's role.
+        fn prepare_pool(options: PoolOptions<Self>, _role: Role) -> PoolOptions<Self> {
+            options
+        }
+    }
+}
+
+/// A database dbroute can route for: `sqlx::Postgres` and `sqlx::Sqlite` (each behind its
+/// feature). Sealed: the backend-specific parts are dbroute's own.
+pub trait Backend: sealed::Sealed {}
+
+impl<DB: sealed::Sealed> Backend for DB {}
+
+/// Builds one engine's pool, lazily: no connection is opened until first use.
+pub(crate) fn lazy_pool<DB: Backend>(engine: &EnginePlan, role: Role) -> Result<Pool<DB>> {
+    let url = &engine.url;
+    let options = <<DB::Connection as Connection>::Options as FromStr>::from_str(url.expose())
+        .map_err(|e| bad_url(engine, url, &e.to_string()))?;
+    let options = DB::prepare_options(options, role);
+    let pool = DB::prepare_pool(pool_options::<DB>(engine.pool), role);
+    Ok(pool.connect_lazy_with(options))
+}
+
+fn pool_options<DB: Database>(config: PoolConfig) -> PoolOptions<DB> {
+    let defaults = PoolConfig::defaults();
+    let config = config.or(defaults);
+    PoolOptions::new()
+        .max_connections(config.max_connections.unwrap_or(10))
+        .min_connections(config.min_connections.unwrap_or(0))
+        .acquire_timeout(
+            config
+                .acquire_timeout
+                .unwrap_or(std::time::Duration::from_secs(5)),
+        )
+        .idle_timeout(config.idle_timeout)
+        .max_lifetime(config.max_lifetime)
+}
+
+fn bad_url(engine: &EnginePlan, url: &ConnectionString, reason: &str) -> Error {
+    Error::ConnectionString {
+        engine: engine.name.clone(),
+        url: url.redacted(),
+        reason: url.scrub(reason),
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use sqlx::postgres::{PgConnectOptions, Postgres};
+
+    impl sealed::Sealed for Postgres {
+        const KIND: BackendKind = BackendKind::Postgres;
+        const BEGIN_READ_ONLY: &'static str = "BEGIN READ ONLY";
+
+        fn prepare_options(options: PgConnectOptions, role: Role) -> PgConnectOptions {
+            match role {
+                Role::Writer => options,
+                // A safety belt: even a replica that accepts writes (a misconfigured "replica"
+                // pointing at the primary) refuses them on these connections.
+                Role::Reader => options.options([("default_transaction_read_only", "on")]),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use sqlx::Sqlite;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use std::time::Duration;
+
+    impl sealed::Sealed for Sqlite {
+        const KIND: BackendKind = BackendKind::Sqlite;
+        const BEGIN_READ_ONLY: &'static str = "BEGIN";
+        // Take the write lock up front: a deferred transaction that reads first and writes
+        // later fails with SQLITE_BUSY instead of waiting.
+        const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
+
+        fn prepare_options(options: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {
+            let options = options
+                .busy_timeout(Duration::from_secs(5))
+                .synchronous(SqliteSynchronous::Normal);
+            match role {
+                Role::Writer => options
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .create_if_missing(true),
+                Role::Reader => options.read_only(true),
+            }
+        }
+
+        fn prepare_pool(options: PoolOptions<Sqlite>, role: Role) -> PoolOptions<Sqlite> {
+            match role {
+                // SQLite has one writer at a time: one connection queues writers in the pool
+                // instead of failing them with SQLITE_BUSY.
+                // Keeping it open also keeps the WAL's -shm file, which read-only connections need.
+                Role::Writer => options.max_connections(1).min_connections(1),
+                Role::Reader => options,
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+use super::*;
+
+use Dialect::{MySql, Postgres, Sqlite};
+
+fn check(cases: &[(&str, Reason)], dialect: Dialect) {
+    for (sql, expected) in cases {
+        let got = classify(sql, dialect);
+        assert_eq!(got.reason(), *expected, "{dialect:?}: {sql}");
+        assert_eq!(
+            got.is_read(),
+            *expected == Reason::Read,
+            "{dialect:?}: {sql}"
+        );
+    }
+}
+
+#[test]
+fn plain_reads_go_to_replicas() {
+    let cases = [
+        ("SELECT 1", Reason::Read),
+        ("select * from users where id = $1", Reason::Read),
+        ("  (SELECT a FROM t) UNION (SELECT b FROM u)", Reason::Read),
+        (
+            "WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r",
+            Reason::Read,
+        ),
+        ("VALUES (1), (2)", Reason::Read),
+        ("TABLE users", Reason::Read),
+        ("SHOW search_path", Reason::Read),
+        ("EXPLAIN SELECT * FROM t", Reason::Read),
+        (
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM t",
+            Reason::Read,
+        ),
+        ("SELECT replace(name, 'a', 'b') FROM t", Reason::Read),
+        ("SELECT substring(x FROM 1 FOR 2) FROM t", Reason::Read),
+        ("SELECT 1; SELECT 2;", Reason::Read),
+        ("SELECT 'it''s; DELETE FROM t'", Reason::Read),
+        (
+            "SELECT \"delete\", \"update\" FROM \"insert\"",
+            Reason::Read,
+        ),
+        ("SELECT $$ DELETE FROM t $$", Reason::Read),
+        ("SELECT E'\\'; DELETE FROM t; --'", Reason::Read),
+        ("/* leading */ -- comment\n SELECT 1", Reason::Read),
+    ];
+    check(&cases, Postgres);
+}
+
+#[test]
+fn writes_and_their_disguises_go_to_the_primary() {
+    let cases = [
+        ("INSERT INTO t VALUES (1) RETURNING id", Reason::Write),
+        ("update t set a = 1", Reason::Write),
+        ("DELETE FROM t", Reason::Write),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            Reason::Write,
+        ),
+        ("COPY t FROM STDIN", Reason::Write),
+        ("TRUNCATE t", Reason::Write),
+        ("CREATE TABLE t (id int)", Reason::Ddl),
+        ("VACUUM t", Reason::Ddl),
+        ("ANALYZE t", Reason::Ddl),
+        ("BEGIN", Reason::Transaction),
+        ("SET search_path = app", Reason::SessionCommand),
+        ("LISTEN jobs", Reason::SessionCommand),
+        ("DECLARE c CURSOR FOR SELECT 1", Reason::SessionCommand),
+        ("LOCK TABLE t", Reason::SessionCommand),
+        ("CALL proc()", Reason::SessionCommand),
+        ("SELECT * FROM t FOR UPDATE", Reason::LockingRead),
+        ("SELECT * FROM t FOR NO KEY UPDATE", Reason::LockingRead),
+        ("SELECT * FROM t FOR SHARE SKIP LOCKED", Reason::LockingRead),
+        ("SELECT * FROM t FOR KEY SHARE", Reason::LockingRead),
+        (
+            "SELECT * FROM (SELECT * FROM t FOR UPDATE OF t NOWAIT) s",
+            Reason::LockingRead,
+        ),
+        (
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            Reason::DataModifyingCte,
+        ),
+        (
+            "WITH s AS (SELECT 1) INSERT INTO t SELECT * FROM s",
+            Reason::Write,
+        ),
+        ("SELECT * INTO new_table FROM t", Reason::SelectInto),
+        ("SELECT nextval('s')", Reason::WriteFunction),
+        ("SELECT pg_catalog.NEXTVAL('s')", Reason::WriteFunction),
+        ("SELECT \"nextval\"('s')", Reason::WriteFunction),
+        ("SELECT pg_advisory_xact_lock(1)", Reason::WriteFunction),
+        ("SELECT lo_create(0)", Reason::WriteFunction),
+        ("EXPLAIN ANALYZE DELETE FROM t", Reason::Write),
+        ("SELECT 1; DELETE FROM t", Reason::MultiStatement),
+        ("SELECT 'a\\'; DELETE FROM t; --'", Reason::MultiStatement),
+        ("SELECT 'unterminated", Reason::Unparseable),
+        ("SELECT /* unterminated", Reason::Unparseable),
+        ("", Reason::Empty),
+        ("  -- nothing\n ;; ", Reason::Empty),
+        ("FROBNICATE t", Reason::Unrecognized),
+        ("\"SELECT\" 1", Reason::Unrecognized),
+    ];
+    check(&cases, Postgres);
+}
+
+#[test]
+fn mysql_rules() {
+    let cases = [
+        ("SELECT `delete` FROM `update`", Reason::Read),
+        ("SELECT insert('abc', 1, 1, 'x')", Reason::Read),
+        ("SELECT 1 # DELETE FROM t\n", Reason::Read),
+        ("DESCRIBE users", Reason::Read),
+        ("SELECT * FROM t LOCK IN SHARE MODE", Reason::LockingRead),
+        ("SELECT 1 /*!40001 FOR UPDATE */", Reason::LockingRead),
+        ("SELECT a INTO @x FROM t", Reason::SelectInto),
+        ("SELECT * FROM t INTO OUTFILE '/tmp/x'", Reason::SelectInto),
+        ("SELECT GET_LOCK('x', 1)", Reason::WriteFunction),
+        ("SELECT LAST_INSERT_ID()", Reason::WriteFunction),
+        ("SELECT NEXT VALUE FOR s", Reason::WriteFunction),
+        ("REPLACE INTO t VALUES (1)", Reason::Write),
+        ("SELECT 1--1; DELETE FROM t", Reason::MultiStatement),
+        // With NO_BACKSLASH_ESCAPES the literal ends at the second quote: the primary wins.
+        ("SELECT 'a\\'; DELETE FROM t; #'", Reason::MultiStatement),
+    ];
+    check(&cases, MySql);
+}
+
+#[test]
+fn sqlite_rules() {
+    let cases = [
+        ("SELECT [delete] FROM `t`", Reason::Read),
+        ("EXPLAIN QUERY PLAN SELECT * FROM t", Reason::Read),
+        ("SELECT last_insert_rowid()", Reason::WriteFunction),
+        ("PRAGMA journal_mode = WAL", Reason::SessionCommand),
+        ("INSERT OR REPLACE INTO t VALUES (1)", Reason::Write),
+    ];
+    check(&cases, Sqlite);
+}
+
+#[test]
+fn arbitrary_input_never_panics() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let alphabet = b"SELECT INSERT FOR UPDATE ;()'\"`$[]#-/*!\\ \nE$a$x";
+    for len in 0..400 {
+        let text: String = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                alphabet[(seed % alphabet.len() as u64) as usize] as char
+            })
+            .collect();
+        for dialect in [Postgres, MySql, Sqlite] {
+            let got = classify(&text, dialect);
+            // Whatever the verdict, it is one of the two routes and consistent with the reason.
+            assert_eq!(got.is_read(), got.route() == Route::Replica);
+        }
+    }
+}

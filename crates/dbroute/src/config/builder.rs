@@ -1,0 +1,108 @@
+//! The builder beside the plain-data [`RoutingConfig`].
+
+use super::{EngineSpec, GroupOptions, PoolConfig, RoutingConfig};
+use crate::error::Result;
+use crate::select::RoutingStrategy;
+
+/// Builds a [`RoutingConfig`] step by step; [`build`](Self::build) validates it.
+///
+/// ```
+/// use dbroute::{ReplicaConfig, RoutingConfig, RoutingStrategy};
+///
+/// let config = RoutingConfig::builder()
+///     .primary("postgres://app@primary/shop")
+///     .replica("postgres://app@replica1/shop")
+///     .replica(ReplicaConfig::new("postgres://app@replica2/shop").weight(2))
+///     .routing_strategy(RoutingStrategy::Random)
+///     .build()?;
+/// assert_eq!(config.read_replicas.len(), 2);
+///
+/// let groups = RoutingConfig::builder()
+///     .group("default", ["postgres://app@primary/shop"])
+///     .group("read", ["postgres://app@replica1/shop"])
+///     .group("analytics", ["postgres://app@warehouse/shop"])
+///     .build()?;
+/// assert_eq!(groups.engines.len(), 3);
+/// # Ok::<(), dbroute::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct RoutingConfigBuilder {
+    config: RoutingConfig,
+}
+
+impl RoutingConfigBuilder {
+    /// Sets the primary's URL.
+    pub fn primary(mut self, url: impl Into<super::ConnectionString>) -> Self {
+        self.config.primary_connection_string = Some(url.into());
+        self
+    }
+
+    /// Adds a read replica: a URL or a [`ReplicaConfig`](super::ReplicaConfig).
+    pub fn replica(mut self, replica: impl Into<EngineSpec>) -> Self {
+        self.config.read_replicas.push(replica.into());
+        self
+    }
+
+    /// Adds engines to a named group.
+    pub fn group<I>(mut self, name: impl Into<String>, engines: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<EngineSpec>,
+    {
+        self.config
+            .engines
+            .entry(name.into())
+            .or_default()
+            .extend(engines.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets options of a named group.
+    pub fn group_options(mut self, name: impl Into<String>, options: GroupOptions) -> Self {
+        self.config.groups.insert(name.into(), options);
+        self
+    }
+
+    /// Names the group writes go to (default `"default"`).
+    pub fn default_group(mut self, name: impl Into<String>) -> Self {
+        self.config.default_group = Some(name.into());
+        self
+    }
+
+    /// Names the group reads go to (default `"read"`).
+    pub fn read_group(mut self, name: impl Into<String>) -> Self {
+        self.config.read_group = Some(name.into());
+        self
+    }
+
+    /// Sets how engines are picked within a group.
+    pub fn routing_strategy(mut self, strategy: RoutingStrategy) -> Self {
+        self.config.routing_strategy = strategy;
+        self
+    }
+
+    /// Sets sticky-after-write (default `true`).
+    pub fn sticky_after_write(mut self, sticky: bool) -> Self {
+        self.config.sticky_after_write = sticky;
+        self
+    }
+
+    /// `false` sends everything to the default group's first engine (default `true`).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.config.enabled = enabled;
+        self
+    }
+
+    /// Sets pool options for every engine.
+    pub fn pool(mut self, pool: PoolConfig) -> Self {
+        self.config.pool = pool;
+        self
+    }
+
+    /// Validates and returns the config.
+    pub fn build(self) -> Result<RoutingConfig> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}

@@ -1,0 +1,197 @@
+//! Loading a [`RoutingConfig`] from environment variables, so operators change replicas
+//! without recompiling.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `DBROUTE_PRIMARY_URL` | `primary_connection_string` |
+//! | `DBROUTE_READ_REPLICAS` | comma-separated replica URLs (weight 1, default names) |
+//! | `DBROUTE_REPLICA_<N>_URL`, `_WEIGHT`, `_NAME` | replica number N (1, 2, ...), in order of N |
+//! | `DBROUTE_GROUP_<NAME>_URLS` | comma-separated URLs of group `<name>` (lower-cased) |
+//! | `DBROUTE_GROUP_<NAME>_WRITABLE` | `GroupOptions::writable` of that group |
+//! | `DBROUTE_DEFAULT_GROUP`, `DBROUTE_READ_GROUP` | group names |
+//! | `DBROUTE_ROUTING_STRATEGY` | `round_robin` or `random` |
+//! | `DBROUTE_STICKY_AFTER_WRITE`, `DBROUTE_ENABLED` | `true` / `false` (or `1` / `0`) |
+//! | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes for every engine |
+//! | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations (`"5s"`) |
+//!
+//! Any other variable starting with `DBROUTE_` is an error, so a typo is caught.
+
+use std::collections::BTreeMap;
+
+use super::pool::parse_duration;
+use super::{GroupOptions, ReplicaConfig, RoutingConfig};
+use crate::error::{Error, Result};
+use crate::select::RoutingStrategy;
+
+const PREFIX: &str = "DBROUTE_";
+
+impl RoutingConfig {
+    /// Reads the `DBROUTE_*` environment variables (table in the README and on
+    /// [`from_env_vars`](Self::from_env_vars)).
+    pub fn from_env() -> Result<Self> {
+        Self::from_env_vars(std::env::vars())
+    }
+
+    /// Builds a config from `(name, value)` pairs named as the `DBROUTE_*` variables;
+    /// other names are ignored.
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `DBROUTE_PRIMARY_URL` | `primary_connection_string` |
+    /// | `DBROUTE_READ_REPLICAS` | comma-separated replica URLs |
+    /// | `DBROUTE_REPLICA_<N>_URL`, `_WEIGHT`, `_NAME` | replica number N, in order of N |
+    /// | `DBROUTE_GROUP_<NAME>_URLS`, `_WRITABLE` | engines and options of group `<name>` |
+    /// | `DBROUTE_DEFAULT_GROUP`, `DBROUTE_READ_GROUP` | group names |
+    /// | `DBROUTE_ROUTING_STRATEGY` | `round_robin` or `random` |
+    /// | `DBROUTE_STICKY_AFTER_WRITE`, `DBROUTE_ENABLED` | `true` / `false` |
+    /// | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes |
+    /// | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations |
+    ///
+    /// ```
+    /// use dbroute::RoutingConfig;
+    ///
+    /// let config = RoutingConfig::from_env_vars([
+    ///     ("DBROUTE_PRIMARY_URL", "postgres://app@primary/shop"),
+    ///     ("DBROUTE_REPLICA_1_URL", "postgres://app@replica1/shop"),
+    ///     ("DBROUTE_REPLICA_1_WEIGHT", "2"),
+    ///     ("DBROUTE_ROUTING_STRATEGY", "random"),
+    ///     ("HOME", "/root"),
+    /// ])?;
+    /// assert_eq!(config.read_replicas.len(), 1);
+    ///
+    /// let typo = RoutingConfig::from_env_vars([("DBROUTE_PRIMARY_ULR", "postgres://x/y")]);
+    /// assert!(typo.unwrap_err().to_string().contains("DBROUTE_PRIMARY_ULR"));
+    /// # Ok::<(), dbroute::Error>(())
+    /// ```
+    pub fn from_env_vars<I, K, V>(vars: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut config = RoutingConfig::default();
+        let mut replicas: BTreeMap<u32, ReplicaConfig> = BTreeMap::new();
+        for (key, value) in vars {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            let Some(name) = key.strip_prefix(PREFIX) else {
+                continue;
+            };
+            apply(&mut config, &mut replicas, name, value).map_err(|reason| Error::Load {
+                origin: "environment".into(),
+                reason: format!("{key}: {reason}"),
+            })?;
+        }
+        for (n, replica) in replicas {
+            if replica.connection_string.expose().is_empty() {
+                return Err(Error::Load {
+                    origin: "environment".into(),
+                    reason: format!(
+                        "DBROUTE_REPLICA_{n}_URL is missing but other DBROUTE_REPLICA_{n}_* are set"
+                    ),
+                });
+            }
+            config.read_replicas.push(replica.into());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn apply(
+    config: &mut RoutingConfig,
+    replicas: &mut BTreeMap<u32, ReplicaConfig>,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    match name {
+        "PRIMARY_URL" => config.primary_connection_string = Some(value.into()),
+        "READ_REPLICAS" => config.read_replicas.extend(urls(value).map(Into::into)),
+        "DEFAULT_GROUP" => config.default_group = Some(value.to_owned()),
+        "READ_GROUP" => config.read_group = Some(value.to_owned()),
+        "ROUTING_STRATEGY" => config.routing_strategy = value.parse()?,
+        "STICKY_AFTER_WRITE" => config.sticky_after_write = boolean(value)?,
+        "ENABLED" => config.enabled = boolean(value)?,
+        "MAX_CONNECTIONS" => config.pool.max_connections = Some(number(value)?),
+        "MIN_CONNECTIONS" => config.pool.min_connections = Some(number(value)?),
+        "ACQUIRE_TIMEOUT" => config.pool.acquire_timeout = Some(parse_duration(value)?),
+        "IDLE_TIMEOUT" => config.pool.idle_timeout = Some(parse_duration(value)?),
+        "MAX_LIFETIME" => config.pool.max_lifetime = Some(parse_duration(value)?),
+        _ => return apply_indexed(config, replicas, name, value),
+    }
+    Ok(())
+}
+
+/// `REPLICA_<N>_*` and `GROUP_<NAME>_*`.
+fn apply_indexed(
+    config: &mut RoutingConfig,
+    replicas: &mut BTreeMap<u32, ReplicaConfig>,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    if let Some(rest) = name.strip_prefix("REPLICA_") {
+        let (n, field) = rest.split_once('_').ok_or_else(unknown)?;
+        let n: u32 = n.parse().map_err(|_| unknown())?;
+        let replica = replicas.entry(n).or_insert_with(|| ReplicaConfig::new(""));
+        match field {
+            "URL" => replica.connection_string = value.into(),
+            "WEIGHT" => replica.weight = number(value)?,
+            "NAME" => replica.name = Some(value.to_owned()),
+            _ => return Err(unknown()),
+        }
+        return Ok(());
+    }
+    if let Some(rest) = name.strip_prefix("GROUP_") {
+        if let Some(group) = rest.strip_suffix("_URLS") {
+            let engines = config
+                .engines
+                .entry(group.to_ascii_lowercase())
+                .or_default();
+            engines.extend(urls(value).map(Into::into));
+            return Ok(());
+        }
+        if let Some(group) = rest.strip_suffix("_WRITABLE") {
+            let options: &mut GroupOptions =
+                config.groups.entry(group.to_ascii_lowercase()).or_default();
+            options.writable = Some(boolean(value)?);
+            return Ok(());
+        }
+    }
+    Err(unknown())
+}
+
+fn unknown() -> String {
+    "unknown variable; see the README's configuration reference for the DBROUTE_* names".into()
+}
+
+fn urls(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{value:?} is not a boolean; use true or false")),
+    }
+}
+
+fn number(value: &str) -> Result<u32, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a whole number"))
+}
+
+impl std::str::FromStr for RoutingStrategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "round_robin" | "roundrobin" => Ok(RoutingStrategy::RoundRobin),
+            "random" => Ok(RoutingStrategy::Random),
+            _ => Err(format!(
+                "{s:?} is not a routing strategy; use round_robin or random"
+            )),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Connection-pool options, settable for all engines, per group, or per engine.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Pool options. Unset fields inherit: engine, then its group, then the config, then the
+/// defaults below.
+///
+/// | option | default |
+/// |---|---|
+/// | `max_connections` | 10 (a writable SQLite engine always gets 1) |
+/// | `min_connections` | 0 |
+/// | `acquire_timeout` | 5 s |
+/// | `idle_timeout` | 10 min |
+/// | `max_lifetime` | 30 min |
+///
+/// In TOML and environment variables, durations are strings such as `"250ms"`, `"5s"`,
+/// `"10m"`, or a number of seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use dbroute::PoolConfig;
+///
+/// let pool = PoolConfig::default().max_connections(20).acquire_timeout(Duration::from_secs(2));
+/// assert_eq!(pool.max_connections, Some(20));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Most connections the pool opens.
+    pub max_connections: Option<u32>,
+    /// Connections the pool keeps open even when idle.
+    pub min_connections: Option<u32>,
+    /// How long a statement waits for a free connection before failing.
+    #[serde(with = "duration")]
+    pub acquire_timeout: Option<Duration>,
+    /// How long an unused connection stays open.
+    #[serde(with = "duration")]
+    pub idle_timeout: Option<Duration>,
+    /// How long any connection lives before it is replaced.
+    #[serde(with = "duration")]
+    pub max_lifetime: Option<Duration>,
+}
+
+impl PoolConfig {
+    /// Sets `max_connections`.
+    #[must_use]
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// Sets `min_connections`.
+    #[must_use]
+    pub fn min_connections(mut self, min: u32) -> Self {
+        self.min_connections = Some(min);
+        self
+    }
+
+    /// Sets `acquire_timeout`.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets `idle_timeout`.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets `max_lifetime`.
+    #[must_use]
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// These options, with unset fields taken from `fallback`.
+    pub(crate) fn or(self, fallback: PoolConfig) -> PoolConfig {
+        PoolConfig {
+            max_connections: self.max_connections.or(fallback.max_connections),
+            min_connections: self.min_connections.or(fallback.min_connections),
+            acquire_timeout: self.acquire_timeout.or(fallback.acquire_timeout),
+            idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
+            max_lifetime: self.max_lifetime.or(fallback.max_lifetime),
+        }
+    }
+
+    /// The built-in defaults of the table above.
+    pub(crate) fn defaults() -> PoolConfig {
+        PoolConfig {
+            max_connections: Some(10),
+            min_connections: Some(0),
+            acquire_timeout: Some(Duration::from_secs(5)),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+        }
+    }
+
+    pub(crate) fn validate(&self, owner: &str) -> Result<(), String> {
+        if self.max_connections == Some(0) {
+            return Err(format!(
+                "{owner}: max_connections is 0; set it to at least 1 (or leave it unset for 10)"
+            ));
+        }
+        if let (Some(min), Some(max)) = (self.min_connections, self.max_connections) {
+            if min > max {
+                return Err(format!(
+                    "{owner}: min_connections ({min}) exceeds max_connections ({max}); lower it"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `"250ms"`, `"5s"`, `"10m"`, `"1h"` or a plain number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a duration; write e.g. \"250ms\", \"5s\" or \"10m\"")
+    })?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+mod duration {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(f64),
+        Text(String),
+    }
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let parsed = match Option::<Raw>::deserialize(d)? {
+            None => return Ok(None),
+            Some(Raw::Seconds(s)) => Duration::try_from_secs_f64(s).map_err(|e| e.to_string()),
+            Some(Raw::Text(t)) => parse_duration(&t),
+        };
+        parsed.map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(
+            parse_duration("5 weeks")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
+        assert!(parse_duration("-1s").is_err());
+    }
+}

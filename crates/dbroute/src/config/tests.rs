@@ -1,0 +1,226 @@
+use super::*;
+
+fn error_of(config: RoutingConfig) -> String {
+    config.validate().unwrap_err().to_string()
+}
+
+fn primary(url: &str) -> RoutingConfig {
+    RoutingConfig {
+        primary_connection_string: Some(url.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn primary_and_replicas_become_two_groups() {
+    let config = RoutingConfig::builder()
+        .primary("postgres://u:pw@p/db")
+        .replica("postgres://u:pw@r1/db")
+        .replica(
+            ReplicaConfig::new("postgres://u:pw@r2/db")
+                .weight(3)
+                .name("big"),
+        )
+        .build()
+        .unwrap();
+    let plan = config.plan().unwrap();
+    let names: Vec<Vec<&str>> = plan
+        .groups
+        .iter()
+        .map(|g| g.engines.iter().map(|e| e.name.as_str()).collect())
+        .collect();
+    assert_eq!(names, [vec!["primary"], vec!["replica-1", "big"]]);
+    assert_eq!(plan.groups[plan.default_group].name, "default");
+    assert_eq!(plan.read_group, Some(1));
+    assert!(plan.groups[0].writable && !plan.groups[1].writable);
+    assert_eq!(plan.groups[1].engines[1].weight, 3);
+}
+
+#[test]
+fn every_bad_config_gets_a_clear_error() {
+    let cases: Vec<(RoutingConfig, &str)> = vec![
+        (RoutingConfig::default(), "no primary"),
+        (
+            RoutingConfig {
+                engines: BTreeMap::from([("default".into(), vec![])]),
+                ..Default::default()
+            },
+            "has no engines",
+        ),
+        (
+            RoutingConfig {
+                read_replicas: vec![ReplicaConfig::new("postgres://r/db").weight(0).into()],
+                ..primary("postgres://p/db")
+            },
+            "weight 0",
+        ),
+        (
+            RoutingConfig {
+                read_replicas: vec![ReplicaConfig::new("postgres://r/db").name("primary").into()],
+                ..primary("postgres://p/db")
+            },
+            "two engines are named \"primary\"",
+        ),
+        (
+            RoutingConfig {
+                read_group: Some("replicas".into()),
+                ..primary("postgres://p/db")
+            },
+            "unknown engine group \"replicas\"",
+        ),
+        (
+            RoutingConfig {
+                engines: BTreeMap::from([("main".into(), vec!["postgres://p/db".into()])]),
+                ..Default::default()
+            },
+            "unknown engine group \"default\"",
+        ),
+        (primary("not a url"), "has no scheme"),
+        (primary("http://p/db"), "unknown scheme \"http\""),
+        (
+            RoutingConfig {
+                read_replicas: vec!["sqlite://r.db".into()],
+                ..primary("postgres://p/db")
+            },
+            "different databases",
+        ),
+        (
+            RoutingConfig {
+                engines: BTreeMap::from([("default".into(), vec!["postgres://p/db".into()])]),
+                ..primary("postgres://p/db")
+            },
+            "both primary_connection_string and engines",
+        ),
+        (
+            RoutingConfig {
+                pool: PoolConfig::default().max_connections(0),
+                ..primary("postgres://p/db")
+            },
+            "max_connections is 0",
+        ),
+        (
+            RoutingConfig {
+                read_replicas: vec!["postgres://r/db".into()],
+                groups: BTreeMap::from([(
+                    "read".into(),
+                    GroupOptions {
+                        writable: Some(true),
+                        ..Default::default()
+                    },
+                )]),
+                ..primary("postgres://p/db")
+            },
+            "marked writable",
+        ),
+        (
+            RoutingConfig {
+                read_replicas: vec![
+                    ReplicaConfig::new("postgres://r/db").weight(9_999).into(),
+                    ReplicaConfig::new("postgres://s/db").weight(2).into(),
+                ],
+                ..primary("postgres://p/db")
+            },
+            "at most 10000",
+        ),
+    ];
+    for (config, expected) in cases {
+        let message = error_of(config);
+        assert!(
+            message.contains(expected),
+            "{message:?} should contain {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn errors_and_debug_never_show_passwords() {
+    let config = RoutingConfig {
+        read_replicas: vec!["https://u:hunter2@r/db".into()],
+        ..primary("postgres://u:hunter2@p/db")
+    };
+    assert!(!error_of(config.clone()).contains("hunter2"));
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+#[test]
+fn an_absent_read_group_falls_back_to_the_default_group() {
+    let plan = primary("postgres://p/db").plan().unwrap();
+    assert_eq!(plan.read_group, None);
+}
+
+#[cfg(feature = "toml")]
+#[test]
+fn toml_with_groups_and_pool_options() {
+    let config = RoutingConfig::from_toml_str(
+        r#"
+        default_group = "writer"
+        read_group = "replicas"
+        routing_strategy = "round_robin"
+        sticky_after_write = false
+        [engines]
+        writer = ["postgres://p/db"]
+        replicas = ["postgres://r1/db", { connection_string = "postgres://r2/db", weight = 2 }]
+        analytics = [{ connection_string = "postgres://a/db", name = "warehouse", pool = { max_connections = 2 } }]
+        [pool]
+        acquire_timeout = "250ms"
+        [groups.analytics]
+        writable = true
+        "#,
+    )
+    .unwrap();
+    let plan = config.plan().unwrap();
+    let analytics = plan.groups.iter().find(|g| g.name == "analytics").unwrap();
+    assert!(analytics.writable);
+    assert_eq!(analytics.engines[0].name, "warehouse");
+    assert_eq!(analytics.engines[0].pool.max_connections, Some(2));
+    assert_eq!(
+        analytics.engines[0].pool.acquire_timeout,
+        Some(std::time::Duration::from_millis(250))
+    );
+    assert!(!plan.sticky_after_write);
+    let unknown = RoutingConfig::from_toml_str("primary_url = \"postgres://p/db\"").unwrap_err();
+    assert!(
+        unknown.to_string().contains("unknown field `primary_url`"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn environment_variables() {
+    let config = RoutingConfig::from_env_vars([
+        ("DBROUTE_GROUP_DEFAULT_URLS", "postgres://p/db"),
+        (
+            "DBROUTE_GROUP_READ_URLS",
+            "postgres://r1/db, postgres://r2/db",
+        ),
+        ("DBROUTE_GROUP_REPORTING_URLS", "postgres://rep/db"),
+        ("DBROUTE_GROUP_REPORTING_WRITABLE", "true"),
+        ("DBROUTE_STICKY_AFTER_WRITE", "false"),
+        ("DBROUTE_MAX_CONNECTIONS", "7"),
+        ("DBROUTE_ACQUIRE_TIMEOUT", "3s"),
+    ])
+    .unwrap();
+    assert_eq!(config.engines["read"].len(), 2);
+    assert_eq!(config.groups["reporting"].writable, Some(true));
+    assert_eq!(config.pool.max_connections, Some(7));
+    assert!(!config.sticky_after_write);
+    let bad = RoutingConfig::from_env_vars([
+        ("DBROUTE_PRIMARY_URL", "postgres://p/db"),
+        ("DBROUTE_ENABLED", "maybe"),
+    ]);
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("DBROUTE_ENABLED: \"maybe\" is not a boolean")
+    );
+    let orphan = RoutingConfig::from_env_vars([
+        ("DBROUTE_PRIMARY_URL", "postgres://p/db"),
+        ("DBROUTE_REPLICA_2_WEIGHT", "2"),
+    ]);
+    assert!(
+        orphan
+            .unwrap_err()
+            .to_string()
+            .contains("DBROUTE_REPLICA_2_URL is missing")
+    );
+}

@@ -1,0 +1,81 @@
+//! # dbroute
+//!
+//! Automatic read/write routing between a primary database and its read replicas, for sqlx.
+//!
+//! Describe the primary and the replicas once; every query you already write then runs in the
+//! right place: writes and locking reads on the primary, plain reads spread over the replicas
+//! by the configured strategy and weights, and reads that follow a write in the same
+//! [`Session`] seeing that write.
+//!
+//! ```no_run
+//! use dbroute::{PgRouter, RoutingConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = RoutingConfig::builder()
+//!     .primary("postgres://app:secret@primary:5432/shop")
+//!     .replica("postgres://app:secret@replica1:5432/shop")
+//!     .replica("postgres://app:secret@replica2:5432/shop")
+//!     .build()?;
+//! let router = PgRouter::connect(&config).await?;
+//!
+//! let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&router).await?; // a replica
+//! sqlx::query("UPDATE orders SET shipped = true WHERE id = $1").bind(7).execute(&router).await?; // the primary
+//!
+//! let mut session = router.session();
+//! sqlx::query("INSERT INTO orders (id) VALUES (8)").execute(&mut session).await?; // primary, BEGIN
+//! let mine = sqlx::query("SELECT * FROM orders WHERE id = 8").fetch_one(&mut session).await?; // same transaction
+//! session.commit().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where things live
+//!
+//! | concept | module |
+//! |---|---|
+//! | configuration (builder, TOML, environment) | [`config`] |
+//! | statement classification | [`classify`](mod@classify) |
+//! | engine selection within a group | [`select`] |
+//! | the router and its decision table | [`router`] |
+//! | sessions and stickiness | [`session`] |
+//! | scoped overrides | [`scope`] |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `postgres` | yes | [`PgRouter`] (sqlx's PostgreSQL driver) |
+//! | `sqlite` | yes | [`SqliteRouter`] and [`RoutingConfig::sqlite`] (bundled libsqlite3) |
+//! | `toml` | yes | [`RoutingConfig::from_toml_str`] / [`RoutingConfig::from_toml_file`] |
+
+pub mod backend;
+pub mod classify;
+pub mod config;
+mod error;
+mod executor;
+pub mod router;
+pub mod scope;
+pub mod select;
+pub mod session;
+
+pub use backend::Backend;
+pub use classify::{Classification, Dialect, Reason, Route, classify};
+pub use config::{
+    ConnectionString, EngineSpec, GroupOptions, PoolConfig, ReplicaConfig, RoutingConfig,
+    RoutingConfigBuilder,
+};
+pub use error::{Error, Result};
+pub use router::{Explanation, GroupHandle, RouteReason, Router};
+pub use scope::{
+    RoutingContext, ScopeTarget, current_context, primary_context, replica_context,
+    reset_routing_context, spawn, use_bind_group, with_current_context,
+};
+pub use select::RoutingStrategy;
+pub use session::Session;
+
+/// A router for PostgreSQL.
+#[cfg(feature = "postgres")]
+pub type PgRouter = Router<sqlx::Postgres>;
+
+/// A router for SQLite.
+#[cfg(feature = "sqlite")]
+pub type SqliteRouter = Router<sqlx::Sqlite>;
