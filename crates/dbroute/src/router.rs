@@ -334,7 +334,7 @@ impl<DB: Backend> Router<DB> {
     /// multi-statement read sees one consistent snapshot. Writes inside it fail.
     pub async fn begin_read_only(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
         let engine = self.engine(self.read_group(), false);
-        tracing::debug!(target: "dbroute::route", engine = %engine.name, "read-only transaction");
+        tracing::debug!(target: "dbroute::decision", engine = %engine.name, "read-only transaction");
         engine.pool.begin_with(DB::BEGIN_READ_ONLY).await
     }
 
@@ -486,7 +486,7 @@ impl<DB: Backend> Router<DB> {
     pub(crate) fn pool_for(&self, group: usize, decision: &Decision) -> &Pool<DB> {
         let engine = self.engine(group, decision.reason == RouteReason::RoutingDisabled);
         tracing::debug!(
-            target: "dbroute::route",
+            target: "dbroute::decision",
             engine = %engine.name,
             group = %self.inner.groups[group].name,
             reason = %decision.reason,

@@ -60,7 +60,7 @@ impl<DB: Backend> Session<DB> {
     pub async fn commit(&mut self) -> Result<()> {
         if let Some(transaction) = self.transaction.take() {
             transaction.commit().await?;
-            tracing::debug!(target: "dbroute::route", "session committed");
+            tracing::debug!(target: "dbroute::decision", "session committed");
         }
         Ok(())
     }
@@ -69,7 +69,7 @@ impl<DB: Backend> Session<DB> {
     pub async fn rollback(&mut self) -> Result<()> {
         if let Some(transaction) = self.transaction.take() {
             transaction.rollback().await?;
-            tracing::debug!(target: "dbroute::route", "session rolled back");
+            tracing::debug!(target: "dbroute::decision", "session rolled back");
         }
         Ok(())
     }
@@ -93,9 +93,9 @@ impl<DB: Backend> Session<DB> {
     ) -> Result<&mut <DB as sqlx::Database>::Connection, sqlx::Error> {
         if self.transaction.is_none() {
             self.transaction = Some(self.router.begin().await?);
-            tracing::debug!(target: "dbroute::route", reason = %decision.reason, "session began a primary transaction");
+            tracing::debug!(target: "dbroute::decision", reason = %decision.reason, "session began a primary transaction");
         }
-        tracing::debug!(target: "dbroute::route", engine = "session transaction", reason = %decision.reason, "route");
+        tracing::debug!(target: "dbroute::decision", engine = "session transaction", reason = %decision.reason, "route");
         match self.transaction.as_mut() {
             Some(transaction) => Ok(transaction.as_mut()),
             None => Err(sqlx::Error::WorkerCrashed),
