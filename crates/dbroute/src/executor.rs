@@ -15,7 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Acquire, Either, Error, Execute, Executor, Pool, SqlStr, Transaction};
 
 use crate::backend::Backend;
-use crate::router::{GroupHandle, Router, Target};
+use crate::router::{Decision, GroupHandle, Router, Target};
 use crate::session::Session;
 
 /// A query taken apart so its SQL can be read before it is executed.
@@ -151,6 +151,26 @@ routed_executor!(
     |h: GroupHandle<'c, DB>| Some(h.group)
 );
 
+/// Where a session's statement runs: a pool, or the session's own primary transaction.
+enum SessionRoute<'c, DB: Backend> {
+    Pool(&'c Pool<DB>),
+    Transaction(&'c mut Session<DB>, Decision),
+}
+
+fn route_session<'c, DB: Backend>(
+    session: &'c mut Session<DB>,
+    sql: &str,
+) -> crate::Result<SessionRoute<'c, DB>> {
+    let decision = session.decide(sql)?;
+    Ok(match decision.target {
+        Target::Group(group) => {
+            let session: &'c Session<DB> = session;
+            SessionRoute::Pool(session.router().pool_for(group, &decision))
+        }
+        Target::Transaction => SessionRoute::Transaction(session, decision),
+    })
+}
+
 impl<'c, DB: Backend> Executor<'c> for &'c mut Session<DB>
 where
     for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
@@ -163,20 +183,11 @@ where
         E: 'q + Execute<'q, DB>,
     {
         let routed = Routed::new(query);
-        let decision = match self.decide(routed.text()) {
-            Ok(decision) => decision,
-            Err(error) => return error_stream(error),
-        };
-        match decision.target {
-            Target::Group(group) => {
-                let session: &'c Session<DB> = self;
-                session
-                    .router()
-                    .pool_for(group, &decision)
-                    .fetch_many(routed)
-            }
-            Target::Transaction => async move {
-                let conn = self.transaction(&decision).await?;
+        match route_session(self, routed.text()) {
+            Err(error) => error_stream(error),
+            Ok(SessionRoute::Pool(pool)) => pool.fetch_many(routed),
+            Ok(SessionRoute::Transaction(session, decision)) => async move {
+                let conn = session.transaction(&decision).await?;
                 Ok::<_, Error>(conn.fetch_many(routed))
             }
             .try_flatten_stream()
@@ -193,20 +204,11 @@ where
         E: 'q + Execute<'q, DB>,
     {
         let routed = Routed::new(query);
-        let decision = match self.decide(routed.text()) {
-            Ok(decision) => decision,
-            Err(error) => return futures_util::future::ready(Err(error.into())).boxed(),
-        };
-        match decision.target {
-            Target::Group(group) => {
-                let session: &'c Session<DB> = self;
-                session
-                    .router()
-                    .pool_for(group, &decision)
-                    .fetch_optional(routed)
-            }
-            Target::Transaction => async move {
-                let conn = self.transaction(&decision).await?;
+        match route_session(self, routed.text()) {
+            Err(error) => futures_util::future::ready(Err(error.into())).boxed(),
+            Ok(SessionRoute::Pool(pool)) => pool.fetch_optional(routed),
+            Ok(SessionRoute::Transaction(session, decision)) => async move {
+                let conn = session.transaction(&decision).await?;
                 conn.fetch_optional(routed).await
             }
             .boxed(),

@@ -64,7 +64,7 @@ pub use config::{
     RoutingConfigBuilder,
 };
 pub use error::{Error, Result};
-pub use router::{Explanation, GroupHandle, RouteReason, Router};
+pub use router::{Destination, Explanation, GroupHandle, RouteReason, Router};
 pub use scope::{
     RoutingContext, ScopeTarget, current_context, primary_context, replica_context,
     reset_routing_context, spawn, use_bind_group, with_current_context,

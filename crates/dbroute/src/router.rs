@@ -138,6 +138,17 @@ pub struct Explanation<'r> {
     pub classification: Classification,
 }
 
+/// The engine a statement was sent to, as [`Router::route`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination<'r> {
+    /// The group's name.
+    pub group: &'r str,
+    /// The engine's name.
+    pub engine: &'r str,
+    /// Why.
+    pub reason: RouteReason,
+}
+
 /// Where the decision sends a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -367,6 +378,33 @@ impl<DB: Backend> Router<DB> {
             in_transaction: decision.target == Target::Transaction,
             reason: decision.reason,
             classification: decision.classification,
+        })
+    }
+
+    /// Decides where `sql` runs and picks the engine, exactly as running it on the router
+    /// would (so round-robin moves on): the routing hot path without the database.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), dbroute::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let router = dbroute::SqliteRouter::connect_lazy(&dbroute::RoutingConfig::sqlite(dir.path().join("app.db")))?;
+    /// let destination = router.route("SELECT * FROM users")?;
+    /// assert_eq!((destination.group, destination.engine), ("read", "reader"));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    pub fn route(&self, sql: &str) -> Result<Destination<'_>> {
+        let decision = self.decide(sql, None, None)?;
+        let group = match decision.target {
+            Target::Group(g) => g,
+            Target::Transaction => self.inner.default_group,
+        };
+        let engine = self.engine(group, decision.reason == RouteReason::RoutingDisabled);
+        Ok(Destination {
+            group: &self.inner.groups[group].name,
+            engine: &engine.name,
+            reason: decision.reason,
         })
     }
 

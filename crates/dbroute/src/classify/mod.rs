@@ -419,58 +419,55 @@ fn statement_kind(word: &[u8]) -> Option<Reason> {
         .map(|(reason, _)| *reason)
 }
 
-/// Scans the rest of a read for anything that makes it not read-only.
+/// Scans the rest of a read for anything that makes it not read-only, with one token of
+/// lookahead (a word followed by `(` is a call; `FOR` followed by `UPDATE` is a lock).
 fn scan_read(lexer: &mut Lexer<'_>) -> Result<(Option<Reason>, bool), Unterminated> {
     let mut depth = 0usize;
     let mut verdict = Reason::Read;
+    let mut current = lexer.next_token()?;
     loop {
-        let Some(token) = lexer.next_token()? else {
-            return Ok((Some(verdict), true));
+        let token = match current {
+            None => return Ok((Some(verdict), true)),
+            Some(Token::Semicolon) => return Ok((Some(verdict), false)),
+            Some(token) => token,
         };
-        let word = match token {
-            Token::Semicolon => return Ok((Some(verdict), false)),
-            Token::Open => {
-                depth += 1;
-                continue;
-            }
-            Token::Close => {
-                depth = depth.saturating_sub(1);
-                continue;
-            }
-            Token::Other => continue,
-            Token::Quoted(s, e) => {
-                if lexer.peek_token()? == Some(Token::Open)
-                    && functions::is_write_function(lexer.slice(s, e))
-                {
-                    verdict = escalate(verdict, Reason::WriteFunction);
+        let next = lexer.next_token()?;
+        match token {
+            Token::Open => depth += 1,
+            Token::Close => depth = depth.saturating_sub(1),
+            Token::Quoted(s, e) | Token::Word(s, e) => {
+                let word = lexer.slice(s, e);
+                let hazard = if next == Some(Token::Open) {
+                    // A call: `replace(...)` and MySQL's `insert(...)` are string functions.
+                    functions::is_write_function(word).then_some(Reason::WriteFunction)
+                } else if matches!(token, Token::Word(..)) {
+                    let next_word = match next {
+                        Some(Token::Word(s, e)) => lexer.slice(s, e),
+                        _ => &[],
+                    };
+                    read_hazard(word, next_word, depth)
+                } else {
+                    None
+                };
+                if let Some(found) = hazard {
+                    verdict = escalate(verdict, found);
                 }
-                continue;
             }
-            Token::Word(s, e) => lexer.slice(s, e),
-        };
-        if let Some(found) = read_hazard(lexer, word, depth)? {
-            verdict = escalate(verdict, found);
+            Token::Other | Token::Semicolon => {}
         }
+        current = next;
     }
 }
 
-/// Whether `word`, inside a read, makes the statement not read-only.
-fn read_hazard(
-    lexer: &Lexer<'_>,
-    word: &[u8],
-    depth: usize,
-) -> Result<Option<Reason>, Unterminated> {
-    let next = lexer.peek_token()?;
-    if next == Some(Token::Open) {
-        // A call: `replace(...)` and MySQL's `insert(...)` are string functions, not statements.
-        let writes = functions::is_write_function(word);
-        return Ok(writes.then_some(Reason::WriteFunction));
+/// Whether the keyword `word` (followed by `next_word`, or `b""`), inside a read, makes the
+/// statement not read-only.
+fn read_hazard(word: &[u8], next_word: &[u8], depth: usize) -> Option<Reason> {
+    // Fast exit: every hazard keyword is 3 to 8 bytes and starts with one of these letters.
+    let first = word.first()?.to_ascii_uppercase();
+    if !(3..=8).contains(&word.len()) || !b"FLIUDMNP".contains(&first) {
+        return None;
     }
-    let next_word = match next {
-        Some(Token::Word(s, e)) => lexer.slice(s, e),
-        _ => &[],
-    };
-    let hazard = if is(word, "FOR") {
+    if is(word, "FOR") {
         let locks = ["UPDATE", "SHARE", "NO", "KEY"];
         locks
             .iter()
@@ -495,8 +492,7 @@ fn read_hazard(
         is(next_word, "VALUE").then_some(Reason::WriteFunction)
     } else {
         None
-    };
-    Ok(hazard)
+    }
 }
 
 /// The most specific reason wins; any non-read reason beats `Read`.
