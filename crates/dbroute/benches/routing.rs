@@ -7,6 +7,9 @@
 //!
 //! `cargo bench -p dbroute --bench routing` (starts its own primary + one replica).
 
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

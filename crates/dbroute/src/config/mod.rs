@@ -363,13 +363,13 @@ impl RoutingConfig {
             group.writable = options.writable.unwrap_or(false);
         }
         groups[default_group].writable = true;
-        if let Some(read) = read_group.filter(|r| *r != default_group) {
-            if groups[read].writable {
-                return Err(Error::Config(format!(
-                    "the read group {read_name:?} is marked writable; it holds replicas, so \
-                     remove `writable = true` (writes always go to the default group)"
-                )));
-            }
+        if let Some(read) = read_group.filter(|r| *r != default_group)
+            && groups[read].writable
+        {
+            return Err(Error::Config(format!(
+                "the read group {read_name:?} is marked writable; it holds replicas, so \
+                 remove `writable = true` (writes always go to the default group)"
+            )));
         }
         for group in &groups {
             let weights: Vec<u32> = group.engines.iter().map(|e| e.weight).collect();

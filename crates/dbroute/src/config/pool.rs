@@ -107,12 +107,12 @@ impl PoolConfig {
                 "{owner}: max_connections is 0; set it to at least 1 (or leave it unset for 10)"
             ));
         }
-        if let (Some(min), Some(max)) = (self.min_connections, self.max_connections) {
-            if min > max {
-                return Err(format!(
-                    "{owner}: min_connections ({min}) exceeds max_connections ({max}); lower it"
-                ));
-            }
+        if let (Some(min), Some(max)) = (self.min_connections, self.max_connections)
+            && min > max
+        {
+            return Err(format!(
+                "{owner}: min_connections ({min}) exceeds max_connections ({max}); lower it"
+            ));
         }
         Ok(())
     }
