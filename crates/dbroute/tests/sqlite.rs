@@ -120,3 +120,38 @@ async fn disabled_routing_uses_the_writer_for_everything() {
     );
     tx.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_router_over_existing_pools() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pools.db");
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(&file)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+    let reader = SqlitePoolOptions::new()
+        .connect_with(SqliteConnectOptions::new().filename(&file).read_only(true))
+        .await
+        .unwrap();
+    let router = SqliteRouter::from_pools(writer, [reader]);
+    assert_eq!(router.route("SELECT 1").unwrap().engine, "replica-1");
+    assert_eq!(
+        router.route("CREATE TABLE t (x)").unwrap().engine,
+        "primary"
+    );
+    sqlx::query("CREATE TABLE t (x)")
+        .execute(&router)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&router)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}

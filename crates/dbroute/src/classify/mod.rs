@@ -24,6 +24,7 @@
 //!
 //! | statement | route | reason |
 //! |---|---|---|
+//! | leading `/* dbroute:primary */` hint | primary | [`Reason::Hint`] |
 //! | unterminated quote or comment | primary | [`Reason::Unparseable`] |
 //! | empty (only comments / whitespace) | primary | [`Reason::Empty`] |
 //! | `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `REPLACE`, `TRUNCATE`, `COPY` ... | primary | [`Reason::Write`] |
@@ -121,6 +122,8 @@ pub enum Reason {
     Empty,
     /// A statement the classifier does not recognise as read-only.
     Unrecognized,
+    /// A leading `/* dbroute:primary */` comment asked for the primary.
+    Hint,
 }
 
 impl Reason {
@@ -140,6 +143,7 @@ impl Reason {
             Reason::Unparseable => "unparseable",
             Reason::Empty => "empty",
             Reason::Unrecognized => "unrecognized",
+            Reason::Hint => "hint",
         }
     }
 }
@@ -199,12 +203,29 @@ impl fmt::Display for Classification {
 /// assert_eq!(classify("SELECT 1; SELECT 2", Dialect::Sqlite).reason(), Reason::Read);
 /// ```
 pub fn classify(sql: &str, dialect: Dialect) -> Classification {
+    if has_primary_hint(sql) {
+        return Classification::new(Reason::Hint);
+    }
     let (first, ambiguous) = classify_text(sql, dialect, default_backslash_escapes(dialect));
     if !ambiguous || !first.is_read() {
         return first;
     }
     // A backslash inside a literal: read it the other way too, and keep the safer answer.
     classify_text(sql, dialect, !default_backslash_escapes(dialect)).0
+}
+
+/// A leading `/* dbroute:primary */` (or `-- dbroute:primary` line) forces the primary. A
+/// `dbroute:replica` hint needs no code: a read goes to a replica anyway, and a write must not.
+fn has_primary_hint(sql: &str) -> bool {
+    let text = sql.trim_start();
+    let body = if let Some(rest) = text.strip_prefix("/*") {
+        rest.split_once("*/").map_or("", |(body, _)| body)
+    } else if let Some(rest) = text.strip_prefix("--") {
+        rest.lines().next().unwrap_or("")
+    } else {
+        return false;
+    };
+    body.trim() == "dbroute:primary"
 }
 
 fn default_backslash_escapes(dialect: Dialect) -> bool {

@@ -157,3 +157,15 @@ fn arbitrary_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn hints_force_the_primary_but_never_a_replica() {
+    let cases = [
+        ("/* dbroute:primary */ SELECT 1", Reason::Hint),
+        ("  -- dbroute:primary\nSELECT 1", Reason::Hint),
+        ("/* dbroute:replica */ SELECT 1", Reason::Read),
+        ("/* dbroute:replica */ DELETE FROM t", Reason::Write),
+        ("SELECT 1 /* dbroute:primary */", Reason::Read),
+    ];
+    check(&cases, Postgres);
+}

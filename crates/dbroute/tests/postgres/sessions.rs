@@ -129,3 +129,31 @@ async fn without_sticky_after_write_reads_keep_using_replicas() {
     );
     session.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn streams_inside_the_session_transaction_and_acquire_on_the_primary() {
+    use futures_util::TryStreamExt;
+    use sqlx::Acquire;
+
+    let router = router().await;
+    let t = table(&router, "streams").await;
+    let mut session = router.session();
+    sqlx::query(sql(format!("INSERT INTO {t} (note) VALUES ('a'), ('b')")))
+        .execute(&mut session)
+        .await
+        .unwrap();
+    // A streamed read joins the transaction and sees both uncommitted rows.
+    let notes: Vec<String> = sqlx::query_scalar(sql(format!("SELECT note FROM {t} ORDER BY id")))
+        .fetch(&mut session)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(notes, ["a", "b"]);
+    session.rollback().await.unwrap();
+
+    // Code generic over `Acquire` gets the primary.
+    let mut conn = (&router).acquire().await.unwrap();
+    assert_eq!(where_runs(&mut *conn).await, Node::Primary);
+    let mut tx = Acquire::begin(&router).await.unwrap();
+    assert_eq!(where_runs(&mut *tx).await, Node::Primary);
+}
