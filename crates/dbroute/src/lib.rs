@@ -79,3 +79,8 @@ pub type PgRouter = Router<sqlx::Postgres>;
 /// A router for SQLite.
 #[cfg(feature = "sqlite")]
 pub type SqliteRouter = Router<sqlx::Sqlite>;
+
+/// The README's Rust examples, compiled as doctests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
