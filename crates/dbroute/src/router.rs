@@ -94,6 +94,8 @@ pub(crate) struct Group<DB: Backend> {
 
 pub(crate) struct Engine<DB: Backend> {
     name: String,
+    /// The URL with its password redacted, for errors.
+    shown_url: String,
     pool: Pool<DB>,
 }
 
@@ -210,6 +212,7 @@ impl<DB: Backend> Router<DB> {
                 .map(|e| {
                     Ok(Engine {
                         name: e.name.clone(),
+                        shown_url: e.url.redacted(),
                         pool: lazy_pool::<DB>(e, role)?,
                     })
                 })
@@ -244,7 +247,11 @@ impl<DB: Backend> Router<DB> {
     /// `"default"` holds `primary` (engine `primary`), group `"read"` holds `replicas`
     /// (engines `replica-1`, ...), round-robin, sticky after write.
     pub fn from_pools(primary: Pool<DB>, replicas: impl IntoIterator<Item = Pool<DB>>) -> Self {
-        let engine = |name: String, pool| Engine { name, pool };
+        let engine = |name: String, pool| Engine {
+            name,
+            shown_url: "(a pool given to Router::from_pools)".to_owned(),
+            pool,
+        };
         let replicas: Vec<Engine<DB>> = replicas
             .into_iter()
             .enumerate()
@@ -288,7 +295,7 @@ impl<DB: Backend> Router<DB> {
                     .await
                     .map_err(|source| Error::Connect {
                         engine: engine.name.clone(),
-                        url: format!("group {:?}", group.name),
+                        url: engine.shown_url.clone(),
                         source,
                     })?;
                 tracing::debug!(engine = %engine.name, group = %group.name, "engine reachable");

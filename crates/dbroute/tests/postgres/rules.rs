@@ -339,3 +339,30 @@ async fn replica_connections_refuse_writes_even_when_pointing_at_the_primary() {
         .unwrap();
     assert_eq!(count, 0, "nothing was written");
 }
+
+#[tokio::test]
+async fn an_unreachable_engine_fails_at_connect_without_showing_its_password() {
+    let config = dbroute::RoutingConfig {
+        read_replicas: vec![
+            dbroute::ReplicaConfig::new("postgres://app:hunter2@127.0.0.1:1/db")
+                .name("gone")
+                .pool(
+                    dbroute::PoolConfig::default()
+                        .acquire_timeout(std::time::Duration::from_secs(1)),
+                )
+                .into(),
+        ],
+        ..crate::config()
+    };
+    let error = dbroute::PgRouter::connect(&config).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("cannot connect to engine \"gone\""),
+        "{message}"
+    );
+    assert!(message.contains("app:***@127.0.0.1:1"), "{message}");
+    assert!(
+        !message.contains("hunter2") && !format!("{error:?}").contains("hunter2"),
+        "{message}"
+    );
+}
