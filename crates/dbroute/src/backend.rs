@@ -6,6 +6,8 @@
 
 use std::str::FromStr;
 
+use futures_core::future::BoxFuture;
+
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Database, Pool};
 
@@ -84,6 +86,14 @@ pub(crate) mod sealed {
         fn prepare_pool(options: PoolOptions<Self>, _role: Role) -> PoolOptions<Self> {
             options
         }
+
+        /// The names of functions the database declares as having side effects (PostgreSQL:
+        /// user-defined `VOLATILE` functions); `None` where the database declares none.
+        fn volatile_functions(
+            _primary: &Pool<Self>,
+        ) -> BoxFuture<'_, Result<Option<Vec<String>>, sqlx::Error>> {
+            Box::pin(async { Ok(None) })
+        }
     }
 }
 
@@ -143,7 +153,29 @@ mod postgres {
                 Role::Reader => options.options([("default_transaction_read_only", "on")]),
             }
         }
+
+        fn volatile_functions(
+            primary: &Pool<Postgres>,
+        ) -> BoxFuture<'_, Result<Option<Vec<String>>, sqlx::Error>> {
+            Box::pin(async move {
+                sqlx::query_scalar(VOLATILE_FUNCTIONS)
+                    .fetch_all(primary)
+                    .await
+                    .map(Some)
+            })
+        }
     }
+
+    /// User-defined functions (not procedures: `CALL` goes to the primary anyway) whose
+    /// volatility is `VOLATILE`, outside the system schemas. Built-in volatile functions such
+    /// as `random()` are safe on a replica; the built-in ones that are not are in dbroute's
+    /// own list.
+    const VOLATILE_FUNCTIONS: &str = "\
+        SELECT DISTINCT p.proname::text FROM pg_catalog.pg_proc p \
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+        WHERE p.provolatile = 'v' AND p.prokind <> 'p' \
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 }
 
 #[cfg(feature = "sqlite")]

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use sqlx::{Pool, Transaction};
 
 use crate::backend::{Backend, Role, lazy_pool};
-use crate::classify::{Classification, Dialect, Reason, classify};
+use crate::classify::{Classification, Classifier, Dialect, Reason};
 use crate::config::{Plan, RoutingConfig};
 use crate::error::{Error, Result};
 use crate::scope::{ScopeTarget, with_target};
@@ -82,7 +82,8 @@ struct Inner<DB: Backend> {
     read_group: Option<usize>,
     sticky_after_write: bool,
     enabled: bool,
-    dialect: Dialect,
+    classifier: Classifier,
+    load_volatile_functions: bool,
 }
 
 pub(crate) struct Group<DB: Backend> {
@@ -180,11 +181,16 @@ impl<DB: Backend> Router<DB> {
     pub async fn connect(config: &RoutingConfig) -> Result<Self> {
         let router = Self::connect_lazy(config)?;
         router.check_connections().await?;
+        if router.inner.load_volatile_functions {
+            router.refresh_volatile_functions().await?;
+        }
         Ok(router)
     }
 
     /// Builds the router without connecting: each pool opens its first connection when its
-    /// first statement runs. Configuration errors are still reported here.
+    /// first statement runs. Configuration errors are still reported here. No functions are
+    /// loaded from the catalog: call
+    /// [`refresh_volatile_functions`](Self::refresh_volatile_functions) once the primary is up.
     pub fn connect_lazy(config: &RoutingConfig) -> Result<Self> {
         let plan = config.plan()?;
         if plan.backend != DB::KIND {
@@ -238,7 +244,10 @@ impl<DB: Backend> Router<DB> {
                 read_group: plan.read_group,
                 sticky_after_write: plan.sticky_after_write,
                 enabled: plan.enabled,
-                dialect: plan.backend.dialect(),
+                classifier: Classifier::new(plan.backend.dialect())
+                    .with_write_functions(&plan.write_functions)
+                    .with_cache(plan.classification_cache),
+                load_volatile_functions: plan.load_volatile_functions,
             }),
         })
     }
@@ -278,7 +287,9 @@ impl<DB: Backend> Router<DB> {
                 read_group: has_replicas.then_some(1),
                 sticky_after_write: true,
                 enabled: true,
-                dialect: dialect_of::<DB>(),
+                classifier: Classifier::new(DB::KIND.dialect())
+                    .with_cache(crate::config::DEFAULT_CACHE_SLOTS),
+                load_volatile_functions: false,
             }),
         }
     }
@@ -337,6 +348,25 @@ impl<DB: Backend> Router<DB> {
             router: self,
             group: self.read_group(),
         }
+    }
+
+    /// Reloads, from the primary's catalog, the user-defined functions the database declares
+    /// `VOLATILE` (PostgreSQL; other databases declare none), so that a statement calling one
+    /// goes to the primary. Returns how many there are. Cached decisions are forgotten.
+    ///
+    /// [`connect`](Self::connect) calls it when `load_volatile_functions` is on (the default).
+    /// Call it again after deploying new functions. Why on by default: a read that calls a
+    /// writing function would otherwise reach a replica and fail there; a function that only
+    /// reads but is left `VOLATILE` (PostgreSQL's default for new functions) costs a read on
+    /// the primary, which declaring it `STABLE` fixes.
+    pub async fn refresh_volatile_functions(&self) -> Result<usize> {
+        let names = DB::volatile_functions(self.primary_pool()).await?;
+        let count = names.as_ref().map_or(0, Vec::len);
+        if let Some(names) = names {
+            self.inner.classifier.set_volatile_functions(&names);
+            tracing::info!(count, "loaded volatile functions from the primary's catalog");
+        }
+        Ok(count)
     }
 
     /// Opens a transaction on the primary. Every statement in it runs on the primary.
@@ -433,7 +463,12 @@ impl<DB: Backend> Router<DB> {
 
     /// The dialect statements are classified in.
     pub fn dialect(&self) -> Dialect {
-        self.inner.dialect
+        self.inner.classifier.dialect()
+    }
+
+    /// The router's classifier (with its configured and loaded functions, and its cache).
+    pub fn classifier(&self) -> &Classifier {
+        &self.inner.classifier
     }
 
     /// Closes every pool.
@@ -477,7 +512,7 @@ impl<DB: Backend> Router<DB> {
         session: Option<SessionState>,
     ) -> Result<Decision> {
         let inner = &*self.inner;
-        let classification = classify(sql, inner.dialect);
+        let classification = inner.classifier.classify(sql);
         let decision = |target, reason| Decision {
             target,
             reason,
@@ -549,10 +584,6 @@ impl<DB: Backend> Router<DB> {
     pub(crate) fn default_group(&self) -> usize {
         self.inner.default_group
     }
-}
-
-fn dialect_of<DB: Backend>() -> Dialect {
-    DB::KIND.dialect()
 }
 
 impl<DB: Backend> fmt::Debug for Router<DB> {

@@ -1,11 +1,27 @@
 //! Functions that make an otherwise read-only statement unfit for a replica: they write,
 //! take locks, or read per-connection state that a pooled replica connection does not have.
 //!
-//! One list serves every dialect: a user function that happens to share a name with another
-//! dialect's built-in only costs a read on the primary.
+//! Three sources, checked in this order for every call in a read:
+//!
+//! 1. the built-in list below, one list for every dialect (a user function that happens to
+//!    share a name with another dialect's built-in only costs a read on the primary);
+//! 2. names the user configures ([`Classifier::with_write_functions`]);
+//! 3. on PostgreSQL, the user-defined `VOLATILE` functions of the primary's catalog
+//!    ([`Classifier::set_volatile_functions`], loaded by the router at connect time).
+//!
+//! Names compare case-insensitively, and only the last part of a qualified name counts
+//! (`pg_catalog.nextval` is `nextval`): both err toward the primary.
+//!
+//! [`Classifier::with_write_functions`]: super::Classifier::with_write_functions
+//! [`Classifier::set_volatile_functions`]: super::Classifier::set_volatile_functions
 
-/// Names matched exactly (case-insensitively).
-const WRITE_FUNCTIONS: &[&str] = &[
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
+use super::hash::FastHasher;
+
+/// Names matched exactly (case-insensitively), all lower-case and at most [`MAX_NAME`] bytes.
+pub const BUILTIN_WRITE_FUNCTIONS: &[&str] = &[
     // PostgreSQL sequences and transaction ids.
     "nextval",
     "setval",
@@ -48,7 +64,7 @@ const WRITE_FUNCTIONS: &[&str] = &[
 ];
 
 /// Name prefixes that mark a whole family of such functions.
-const WRITE_FUNCTION_PREFIXES: &[&str] = &[
+pub const BUILTIN_WRITE_FUNCTION_PREFIXES: &[&str] = &[
     // pg_advisory_lock, pg_try_advisory_xact_lock_shared, pg_advisory_unlock_all, ...
     "pg_advisory_",
     "pg_try_advisory_",
@@ -60,12 +76,81 @@ const WRITE_FUNCTION_PREFIXES: &[&str] = &[
     "pg_replication_origin_",
 ];
 
+/// Longest built-in name, in bytes; longer names can only match a prefix family.
+const MAX_NAME: usize = 32;
+
+/// A set of lower-cased function names with a fast hasher.
+pub(crate) type FunctionSet = HashSet<Box<str>, BuildHasherDefault<FastHasher>>;
+
+/// Builds a [`FunctionSet`] from names in any case.
+pub(crate) fn function_set<I, S>(names: I) -> FunctionSet
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    names
+        .into_iter()
+        .map(|n| n.as_ref().trim().to_ascii_lowercase().into_boxed_str())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 /// Whether calling `name` (as written, unquoted or quoted) rules out a replica.
-pub(crate) fn is_write_function(name: &[u8]) -> bool {
-    WRITE_FUNCTIONS
+pub(crate) fn is_write_function(name: &[u8], extra: &[&FunctionSet]) -> bool {
+    let mut buffer = [0u8; MAX_NAME];
+    let lower = lowercase(name, &mut buffer);
+    if BUILTIN_WRITE_FUNCTION_PREFIXES
         .iter()
-        .any(|f| name.eq_ignore_ascii_case(f.as_bytes()))
-        || WRITE_FUNCTION_PREFIXES
-            .iter()
-            .any(|p| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+        .any(|p| lower.len() > p.len() && lower.starts_with(p.as_bytes()))
+    {
+        return true;
+    }
+    if name.len() <= MAX_NAME && BUILTIN_WRITE_FUNCTIONS.iter().any(|f| lower == f.as_bytes()) {
+        return true;
+    }
+    if extra.iter().all(|set| set.is_empty()) {
+        return false;
+    }
+    // PostgreSQL identifiers are at most 63 bytes: look those up without allocating.
+    let mut wide = [0u8; 64];
+    let owned;
+    let lower: &[u8] = if name.len() <= wide.len() {
+        for (out, byte) in wide.iter_mut().zip(name) {
+            *out = byte.to_ascii_lowercase();
+        }
+        &wide[..name.len()]
+    } else {
+        owned = name.to_ascii_lowercase();
+        &owned
+    };
+    // A name that is not UTF-8 cannot be in a set of `str`s.
+    std::str::from_utf8(lower).is_ok_and(|lower| extra.iter().any(|set| set.contains(lower)))
+}
+
+/// The first [`MAX_NAME`] bytes of `name`, lower-cased into `buffer`.
+fn lowercase<'b>(name: &[u8], buffer: &'b mut [u8; MAX_NAME]) -> &'b [u8] {
+    let len = name.len().min(MAX_NAME);
+    for (out, byte) in buffer.iter_mut().zip(&name[..len]) {
+        *out = byte.to_ascii_lowercase();
+    }
+    &buffer[..len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_prefixes_and_configured_names() {
+        let none: &[&FunctionSet] = &[];
+        assert!(is_write_function(b"NextVal", none));
+        assert!(is_write_function(b"pg_try_advisory_xact_lock_shared", none));
+        assert!(!is_write_function(b"lo_", none), "a bare prefix is no function");
+        assert!(!is_write_function(b"count", none));
+        let configured = function_set(["Audit_Log", " bump "]);
+        assert!(is_write_function(b"AUDIT_LOG", &[&configured]));
+        assert!(is_write_function(b"bump", &[&configured]));
+        assert!(!is_write_function(b"audit", &[&configured]));
+        assert!(BUILTIN_WRITE_FUNCTIONS.iter().all(|f| f.len() <= MAX_NAME));
+    }
 }

@@ -13,6 +13,9 @@
 //! | `DBROUTE_STICKY_AFTER_WRITE`, `DBROUTE_ENABLED` | `true` / `false` (or `1` / `0`) |
 //! | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes for every engine |
 //! | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations (`"5s"`) |
+//! | `DBROUTE_WRITE_FUNCTIONS` | comma-separated extra write functions |
+//! | `DBROUTE_LOAD_VOLATILE_FUNCTIONS` | `true` / `false` |
+//! | `DBROUTE_CLASSIFICATION_CACHE` | cache slots (`0` turns it off) |
 //!
 //! Any other variable starting with `DBROUTE_` is an error, so a typo is caught.
 
@@ -46,6 +49,9 @@ impl RoutingConfig {
     /// | `DBROUTE_STICKY_AFTER_WRITE`, `DBROUTE_ENABLED` | `true` / `false` |
     /// | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes |
     /// | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations |
+    /// | `DBROUTE_WRITE_FUNCTIONS` | comma-separated extra write functions |
+    /// | `DBROUTE_LOAD_VOLATILE_FUNCTIONS` | `true` / `false` |
+    /// | `DBROUTE_CLASSIFICATION_CACHE` | cache slots (`0` turns it off) |
     ///
     /// ```
     /// use dbroute::RoutingConfig;
@@ -105,7 +111,7 @@ fn apply(
 ) -> Result<(), String> {
     match name {
         "PRIMARY_URL" => config.primary_connection_string = Some(value.into()),
-        "READ_REPLICAS" => config.read_replicas.extend(urls(value).map(Into::into)),
+        "READ_REPLICAS" => config.read_replicas.extend(list(value).map(Into::into)),
         "DEFAULT_GROUP" => config.default_group = Some(value.to_owned()),
         "READ_GROUP" => config.read_group = Some(value.to_owned()),
         "ROUTING_STRATEGY" => config.routing_strategy = value.parse()?,
@@ -116,6 +122,9 @@ fn apply(
         "ACQUIRE_TIMEOUT" => config.pool.acquire_timeout = Some(parse_duration(value)?),
         "IDLE_TIMEOUT" => config.pool.idle_timeout = Some(parse_duration(value)?),
         "MAX_LIFETIME" => config.pool.max_lifetime = Some(parse_duration(value)?),
+        "WRITE_FUNCTIONS" => config.write_functions.extend(list(value).map(str::to_owned)),
+        "LOAD_VOLATILE_FUNCTIONS" => config.load_volatile_functions = boolean(value)?,
+        "CLASSIFICATION_CACHE" => config.classification_cache = number(value)? as usize,
         _ => return apply_indexed(config, replicas, name, value),
     }
     Ok(())
@@ -146,7 +155,7 @@ fn apply_indexed(
                 .engines
                 .entry(group.to_ascii_lowercase())
                 .or_default();
-            engines.extend(urls(value).map(Into::into));
+            engines.extend(list(value).map(Into::into));
             return Ok(());
         }
         if let Some(group) = rest.strip_suffix("_WRITABLE") {
@@ -163,7 +172,7 @@ fn unknown() -> String {
     "unknown variable; see the README's configuration reference for the DBROUTE_* names".into()
 }
 
-fn urls(value: &str) -> impl Iterator<Item = &str> {
+fn list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|u| !u.is_empty())
 }
 

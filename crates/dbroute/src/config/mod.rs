@@ -84,6 +84,16 @@ pub struct RoutingConfig {
     pub pool: PoolConfig,
     /// Per-group options, by group name.
     pub groups: BTreeMap<String, GroupOptions>,
+    /// Functions (beyond dbroute's built-in list) whose calls send a statement to the primary:
+    /// your own functions that write, lock or keep per-connection state.
+    pub write_functions: Vec<String>,
+    /// On PostgreSQL, load the primary's user-defined `VOLATILE` functions when the router
+    /// connects, and send any statement calling one to the primary. Default `true`; see
+    /// [`Router::refresh_volatile_functions`](crate::Router::refresh_volatile_functions).
+    pub load_volatile_functions: bool,
+    /// Slots of the classification cache (decisions remembered by SQL text); `0` turns it
+    /// off. Default 4096.
+    pub classification_cache: usize,
 }
 
 impl Default for RoutingConfig {
@@ -99,9 +109,15 @@ impl Default for RoutingConfig {
             enabled: true,
             pool: PoolConfig::default(),
             groups: BTreeMap::new(),
+            write_functions: Vec::new(),
+            load_volatile_functions: true,
+            classification_cache: DEFAULT_CACHE_SLOTS,
         }
     }
 }
+
+/// Slots of the classification cache unless `classification_cache` says otherwise.
+pub const DEFAULT_CACHE_SLOTS: usize = 4096;
 
 /// One engine of a group: a URL plus its weight and name.
 ///
@@ -232,6 +248,9 @@ pub(crate) struct Plan {
     pub(crate) sticky_after_write: bool,
     pub(crate) enabled: bool,
     pub(crate) backend: BackendKind,
+    pub(crate) write_functions: Vec<String>,
+    pub(crate) load_volatile_functions: bool,
+    pub(crate) classification_cache: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -385,6 +404,9 @@ impl RoutingConfig {
             sticky_after_write: self.sticky_after_write,
             enabled: self.enabled,
             backend,
+            write_functions: self.write_functions.clone(),
+            load_volatile_functions: self.load_volatile_functions,
+            classification_cache: self.classification_cache,
         })
     }
 

@@ -320,8 +320,10 @@ async fn replica_connections_refuse_writes_even_when_pointing_at_the_primary() {
          $$ INSERT INTO {t} (note) VALUES ('touched') RETURNING 1 $$"
     );
     sqlx::query(sql(function)).execute(&router).await.unwrap();
+    // Without the catalog's help (issue: a function that looks like a read).
     let config = dbroute::RoutingConfig {
         read_replicas: vec![crate::cluster().primary().url().into()],
+        load_volatile_functions: false,
         ..crate::config()
     };
     let misconfigured = router_with(config).await;
@@ -365,4 +367,49 @@ async fn an_unreachable_engine_fails_at_connect_without_showing_its_password() {
         !message.contains("hunter2") && !format!("{error:?}").contains("hunter2"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn volatile_user_functions_run_on_the_primary() {
+    let router = router().await;
+    let t = table(&router, "volatile").await;
+    let function = format!(
+        "CREATE OR REPLACE FUNCTION {t}_add(note text) RETURNS int LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO {t} (note) VALUES (note); RETURN inet_server_port(); END $$"
+    );
+    sqlx::query(sql(function)).execute(&router).await.unwrap();
+    // Learnt at connect time: a new router knows the function.
+    let router = crate::router().await;
+    let call = format!("SELECT {t}_add('via router')");
+    assert_eq!(
+        router.explain(&call).unwrap().classification.reason(),
+        dbroute::Reason::WriteFunction
+    );
+    let port: i32 = sqlx::query_scalar(sql(call)).fetch_one(&router).await.expect("ran on the primary");
+    assert_eq!(node_of(port), Node::Primary);
+
+    // A function created after connecting is learnt by a refresh.
+    let later = format!(
+        "CREATE OR REPLACE FUNCTION {t}_later() RETURNS int LANGUAGE sql AS \
+         $$ INSERT INTO {t} (note) VALUES ('later') RETURNING 1 $$"
+    );
+    sqlx::query(sql(later)).execute(&router).await.unwrap();
+    let call = format!("SELECT {t}_later()");
+    assert!(router.explain(&call).unwrap().classification.is_read());
+    assert!(router.refresh_volatile_functions().await.unwrap() >= 2);
+    assert!(!router.explain(&call).unwrap().classification.is_read());
+    sqlx::query(sql(call)).execute(&router).await.expect("ran on the primary");
+
+    // Configured write functions work without the catalog.
+    let config = dbroute::RoutingConfig {
+        load_volatile_functions: false,
+        write_functions: vec![format!("{t}_ADD")],
+        ..crate::config()
+    };
+    let configured = router_with(config).await;
+    let port: i32 = sqlx::query_scalar(sql(format!("SELECT {t}_add('configured')")))
+        .fetch_one(&configured)
+        .await
+        .unwrap();
+    assert_eq!(node_of(port), Node::Primary);
 }

@@ -1,0 +1,365 @@
+//! The statement rules: which statements are reads, and what inside a read makes it not one.
+//! The table is in the [module docs](super).
+
+use super::functions::{self, FunctionSet};
+use super::lexer::{Lexer, Token, Unterminated};
+use super::{Classification, Dialect, Reason};
+
+/// Classifies `sql`; `extra` holds function sets beyond the built-in list.
+pub(crate) fn classify(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Classification {
+    if has_primary_hint(sql) {
+        return Classification::new(Reason::Hint);
+    }
+    let rules = Rules { extra };
+    let (first, ambiguous) = rules.classify_text(sql, dialect, default_backslash_escapes(dialect));
+    if !ambiguous || !first.is_read() {
+        return first;
+    }
+    // A backslash inside a literal: read it the other way too, and keep the safer answer.
+    rules
+        .classify_text(sql, dialect, !default_backslash_escapes(dialect))
+        .0
+}
+
+struct Rules<'x> {
+    extra: &'x [&'x FunctionSet],
+}
+
+impl Rules<'_> {
+    /// Classifies every statement of the text; returns the answer and whether a backslash made
+    /// the lexing depend on server settings.
+    fn classify_text(&self, sql: &str, dialect: Dialect, backslash_escapes: bool) -> (Classification, bool) {
+        let mut lexer = Lexer::new(sql, dialect, backslash_escapes);
+        let mut statements = 0usize;
+        let mut verdict = Reason::Empty;
+        loop {
+            match self.classify_statement(&mut lexer) {
+                Err(Unterminated) => return (Classification::new(Reason::Unparseable), false),
+                Ok((None, true)) => break,
+                Ok((None, false)) => continue,
+                Ok((Some(reason), at_end)) => {
+                    statements += 1;
+                    verdict = match (statements, verdict, reason) {
+                        (1, _, reason) => reason,
+                        (_, Reason::Read, Reason::Read) => Reason::Read,
+                        _ => Reason::MultiStatement,
+                    };
+                    if at_end {
+                        break;
+                    }
+                }
+            }
+        }
+        (Classification::new(verdict), lexer.saw_ambiguous_backslash)
+    }
+
+    /// Classifies one statement, up to its `;` or the end of the text. Returns its reason (`None`
+    /// for an empty statement) and whether the text ended.
+    fn classify_statement(&self, lexer: &mut Lexer<'_>) -> Result<(Option<Reason>, bool), Unterminated> {
+        let Some(lead) = leading_keyword(lexer)? else {
+            return Ok((None, true));
+        };
+        let lead = match lead {
+            Lead::Keyword(word) => word,
+            Lead::EndOfStatement => return Ok((None, false)),
+            Lead::Other => return skip_statement(lexer, Reason::Unrecognized),
+        };
+        match statement_kind(lead) {
+            Some(Reason::Read) => self.scan_read(lexer),
+            Some(reason) => skip_statement(lexer, reason),
+            None => skip_statement(lexer, Reason::Unrecognized),
+        }
+    }
+
+    /// Scans the rest of a read for anything that makes it not read-only, with one token of
+    /// lookahead (a word followed by `(` is a call; `FOR` followed by `UPDATE` is a lock).
+    fn scan_read(&self, lexer: &mut Lexer<'_>) -> Result<(Option<Reason>, bool), Unterminated> {
+        let mut depth = 0usize;
+        let mut verdict = Reason::Read;
+        let mut current = lexer.next_token()?;
+        loop {
+            let token = match current {
+                None => return Ok((Some(verdict), true)),
+                Some(Token::Semicolon) => return Ok((Some(verdict), false)),
+                Some(token) => token,
+            };
+            let next = lexer.next_token()?;
+            match token {
+                Token::Open => depth += 1,
+                Token::Close => depth = depth.saturating_sub(1),
+                Token::Quoted(s, e) | Token::Word(s, e) => {
+                    let word = lexer.slice(s, e);
+                    let hazard = if next == Some(Token::Open) {
+                        // A call: `replace(...)` and MySQL's `insert(...)` are string functions.
+                        functions::is_write_function(word, self.extra).then_some(Reason::WriteFunction)
+                    } else if matches!(token, Token::Word(..)) {
+                        let next_word = match next {
+                            Some(Token::Word(s, e)) => lexer.slice(s, e),
+                            _ => &[],
+                        };
+                        read_hazard(word, next_word, depth)
+                    } else {
+                        None
+                    };
+                    if let Some(found) = hazard {
+                        verdict = escalate(verdict, found);
+                    }
+                }
+                Token::Other | Token::Semicolon => {}
+            }
+            current = next;
+        }
+    }
+}
+
+/// A leading `/* dbroute:primary */` (or `-- dbroute:primary` line) forces the primary. A
+/// `dbroute:replica` hint needs no code: a read goes to a replica anyway, and a write must not.
+fn has_primary_hint(sql: &str) -> bool {
+    let text = sql.trim_start();
+    let body = if let Some(rest) = text.strip_prefix("/*") {
+        rest.split_once("*/").map_or("", |(body, _)| body)
+    } else if let Some(rest) = text.strip_prefix("--") {
+        rest.lines().next().unwrap_or("")
+    } else {
+        return false;
+    };
+    body.trim() == "dbroute:primary"
+}
+
+fn default_backslash_escapes(dialect: Dialect) -> bool {
+    dialect == Dialect::MySql
+}
+
+
+
+enum Lead<'a> {
+    Keyword(&'a [u8]),
+    EndOfStatement,
+    Other,
+}
+
+/// The statement's leading keyword, past opening parentheses and `EXPLAIN` with its options.
+/// `Ok(None)` at the end of the text.
+fn leading_keyword<'a>(lexer: &mut Lexer<'a>) -> Result<Option<Lead<'a>>, Unterminated> {
+    let mut explaining = false;
+    loop {
+        let Some(token) = lexer.next_token()? else {
+            return Ok(None);
+        };
+        let word = match token {
+            Token::Open => continue,
+            Token::Semicolon => return Ok(Some(Lead::EndOfStatement)),
+            Token::Word(s, e) => lexer.slice(s, e),
+            _ => return Ok(Some(Lead::Other)),
+        };
+        if is(word, "EXPLAIN") || (is(word, "DESCRIBE") || is(word, "DESC")) {
+            explaining = true;
+            if lexer.peek_token()? == Some(Token::Open) {
+                skip_parenthesized(lexer)?;
+            }
+            continue;
+        }
+        if explaining && is_explain_option(word) {
+            continue;
+        }
+        if explaining && !is_statement_keyword(word) {
+            // `DESCRIBE table` / `EXPLAIN table` (MySQL): a read of the table's shape.
+            return Ok(Some(Lead::Keyword(b"SHOW")));
+        }
+        return Ok(Some(Lead::Keyword(word)));
+    }
+}
+
+fn is_explain_option(word: &[u8]) -> bool {
+    // `EXPLAIN ANALYZE <write>` executes the write: the inner statement decides the route.
+    [
+        "ANALYZE",
+        "ANALYSE",
+        "VERBOSE",
+        "QUERY",
+        "PLAN",
+        "EXTENDED",
+        "PARTITIONS",
+    ]
+    .iter()
+    .any(|option| is(word, option))
+        || starts_with_ignore_case(word, b"FORMAT")
+}
+
+fn is_statement_keyword(word: &[u8]) -> bool {
+    statement_kind(word).is_some()
+}
+
+fn skip_parenthesized(lexer: &mut Lexer<'_>) -> Result<(), Unterminated> {
+    let mut depth = 0usize;
+    while let Some(token) = lexer.next_token()? {
+        match token {
+            Token::Open => depth += 1,
+            Token::Close => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Ok(());
+                }
+            }
+            Token::Semicolon => return Ok(()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What a statement's leading keyword makes it. `Some(Read)` means "a read, if nothing inside
+/// says otherwise"; `None`, a keyword not known here.
+fn statement_kind(word: &[u8]) -> Option<Reason> {
+    const KINDS: &[(Reason, &[&str])] = &[
+        (Reason::Read, &["SELECT", "WITH", "VALUES", "TABLE", "SHOW"]),
+        (
+            Reason::Write,
+            &[
+                "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT", "TRUNCATE", "COPY",
+                "LOAD", "IMPORT",
+            ],
+        ),
+        (
+            Reason::Ddl,
+            &[
+                "CREATE",
+                "ALTER",
+                "DROP",
+                "COMMENT",
+                "GRANT",
+                "REVOKE",
+                "RENAME",
+                "REINDEX",
+                "CLUSTER",
+                "VACUUM",
+                "ANALYZE",
+                "ANALYSE",
+                "REFRESH",
+                "SECURITY",
+                "OPTIMIZE",
+                "REPAIR",
+                "INSTALL",
+                "UNINSTALL",
+            ],
+        ),
+        (
+            Reason::Transaction,
+            &[
+                "BEGIN",
+                "START",
+                "COMMIT",
+                "END",
+                "ROLLBACK",
+                "SAVEPOINT",
+                "RELEASE",
+                "ABORT",
+                "XA",
+            ],
+        ),
+        (
+            Reason::SessionCommand,
+            &[
+                "SET",
+                "RESET",
+                "LISTEN",
+                "UNLISTEN",
+                "NOTIFY",
+                "PREPARE",
+                "EXECUTE",
+                "EXEC",
+                "DEALLOCATE",
+                "DECLARE",
+                "FETCH",
+                "MOVE",
+                "CLOSE",
+                "LOCK",
+                "UNLOCK",
+                "CALL",
+                "DO",
+                "DISCARD",
+                "USE",
+                "HANDLER",
+                "FLUSH",
+                "KILL",
+                "ATTACH",
+                "DETACH",
+                "PRAGMA",
+                "CHECKPOINT",
+            ],
+        ),
+    ];
+    KINDS
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| is(word, w)))
+        .map(|(reason, _)| *reason)
+}
+
+
+/// Whether the keyword `word` (followed by `next_word`, or `b""`), inside a read, makes the
+/// statement not read-only.
+fn read_hazard(word: &[u8], next_word: &[u8], depth: usize) -> Option<Reason> {
+    // Fast exit: every hazard keyword is 3 to 8 bytes and starts with one of these letters.
+    let first = word.first()?.to_ascii_uppercase();
+    if !(3..=8).contains(&word.len()) || !b"FLIUDMNP".contains(&first) {
+        return None;
+    }
+    if is(word, "FOR") {
+        let locks = ["UPDATE", "SHARE", "NO", "KEY"];
+        locks
+            .iter()
+            .any(|w| is(next_word, w))
+            .then_some(Reason::LockingRead)
+    } else if is(word, "LOCK") {
+        // MySQL `LOCK IN SHARE MODE`.
+        is(next_word, "IN").then_some(Reason::LockingRead)
+    } else if is(word, "INTO") {
+        Some(Reason::SelectInto)
+    } else if ["INSERT", "UPDATE", "DELETE", "MERGE"]
+        .iter()
+        .any(|w| is(word, w))
+    {
+        Some(if depth > 0 {
+            Reason::DataModifyingCte
+        } else {
+            Reason::Write
+        })
+    } else if is(word, "NEXT") || is(word, "PREVIOUS") {
+        // MariaDB sequences: `NEXT VALUE FOR s`.
+        is(next_word, "VALUE").then_some(Reason::WriteFunction)
+    } else {
+        None
+    }
+}
+
+/// The most specific reason wins; any non-read reason beats `Read`.
+fn escalate(current: Reason, found: Reason) -> Reason {
+    if current == Reason::Read {
+        found
+    } else {
+        current
+    }
+}
+
+/// Skips to the end of the statement, answering `reason` for it.
+fn skip_statement(
+    lexer: &mut Lexer<'_>,
+    reason: Reason,
+) -> Result<(Option<Reason>, bool), Unterminated> {
+    loop {
+        match lexer.next_token()? {
+            None => return Ok((Some(reason), true)),
+            Some(Token::Semicolon) => return Ok((Some(reason), false)),
+            Some(_) => {}
+        }
+    }
+}
+
+fn is(word: &[u8], keyword: &str) -> bool {
+    word.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+fn starts_with_ignore_case(word: &[u8], prefix: &[u8]) -> bool {
+    word.len() >= prefix.len() && word[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
