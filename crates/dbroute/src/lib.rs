@@ -58,7 +58,10 @@ pub mod select;
 pub mod session;
 
 pub use backend::Backend;
-pub use classify::{Classification, Dialect, Reason, Route, classify};
+pub use classify::{
+    BUILTIN_WRITE_FUNCTION_PREFIXES, BUILTIN_WRITE_FUNCTIONS, Classification, Classifier, Dialect,
+    MAX_CACHED_LEN, Reason, Route, classify,
+};
 pub use config::{
     ConnectionString, EngineSpec, GroupOptions, PoolConfig, ReplicaConfig, RoutingConfig,
     RoutingConfigBuilder,

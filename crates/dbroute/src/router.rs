@@ -364,7 +364,10 @@ impl<DB: Backend> Router<DB> {
         let count = names.as_ref().map_or(0, Vec::len);
         if let Some(names) = names {
             self.inner.classifier.set_volatile_functions(&names);
-            tracing::info!(count, "loaded volatile functions from the primary's catalog");
+            tracing::info!(
+                count,
+                "loaded volatile functions from the primary's catalog"
+            );
         }
         Ok(count)
     }

@@ -105,7 +105,11 @@ pub(crate) fn is_write_function(name: &[u8], extra: &[&FunctionSet]) -> bool {
     {
         return true;
     }
-    if name.len() <= MAX_NAME && BUILTIN_WRITE_FUNCTIONS.iter().any(|f| lower == f.as_bytes()) {
+    if name.len() <= MAX_NAME
+        && BUILTIN_WRITE_FUNCTIONS
+            .iter()
+            .any(|f| lower == f.as_bytes())
+    {
         return true;
     }
     if extra.iter().all(|set| set.is_empty()) {
@@ -145,7 +149,10 @@ mod tests {
         let none: &[&FunctionSet] = &[];
         assert!(is_write_function(b"NextVal", none));
         assert!(is_write_function(b"pg_try_advisory_xact_lock_shared", none));
-        assert!(!is_write_function(b"lo_", none), "a bare prefix is no function");
+        assert!(
+            !is_write_function(b"lo_", none),
+            "a bare prefix is no function"
+        );
         assert!(!is_write_function(b"count", none));
         let configured = function_set(["Audit_Log", " bump "]);
         assert!(is_write_function(b"AUDIT_LOG", &[&configured]));

@@ -56,7 +56,7 @@ use std::fmt;
 
 pub use cache::MAX_CACHED_LEN;
 pub use classifier::Classifier;
-pub use functions::{BUILTIN_WRITE_FUNCTIONS, BUILTIN_WRITE_FUNCTION_PREFIXES};
+pub use functions::{BUILTIN_WRITE_FUNCTION_PREFIXES, BUILTIN_WRITE_FUNCTIONS};
 
 /// The SQL dialect a statement is written in; it decides comment, quote and escape rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

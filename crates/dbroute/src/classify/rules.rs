@@ -28,7 +28,12 @@ struct Rules<'x> {
 impl Rules<'_> {
     /// Classifies every statement of the text; returns the answer and whether a backslash made
     /// the lexing depend on server settings.
-    fn classify_text(&self, sql: &str, dialect: Dialect, backslash_escapes: bool) -> (Classification, bool) {
+    fn classify_text(
+        &self,
+        sql: &str,
+        dialect: Dialect,
+        backslash_escapes: bool,
+    ) -> (Classification, bool) {
         let mut lexer = Lexer::new(sql, dialect, backslash_escapes);
         let mut statements = 0usize;
         let mut verdict = Reason::Empty;
@@ -55,7 +60,10 @@ impl Rules<'_> {
 
     /// Classifies one statement, up to its `;` or the end of the text. Returns its reason (`None`
     /// for an empty statement) and whether the text ended.
-    fn classify_statement(&self, lexer: &mut Lexer<'_>) -> Result<(Option<Reason>, bool), Unterminated> {
+    fn classify_statement(
+        &self,
+        lexer: &mut Lexer<'_>,
+    ) -> Result<(Option<Reason>, bool), Unterminated> {
         let Some(lead) = leading_keyword(lexer)? else {
             return Ok((None, true));
         };
@@ -91,7 +99,8 @@ impl Rules<'_> {
                     let word = lexer.slice(s, e);
                     let hazard = if next == Some(Token::Open) {
                         // A call: `replace(...)` and MySQL's `insert(...)` are string functions.
-                        functions::is_write_function(word, self.extra).then_some(Reason::WriteFunction)
+                        functions::is_write_function(word, self.extra)
+                            .then_some(Reason::WriteFunction)
                     } else if matches!(token, Token::Word(..)) {
                         let next_word = match next {
                             Some(Token::Word(s, e)) => lexer.slice(s, e),
@@ -129,8 +138,6 @@ fn has_primary_hint(sql: &str) -> bool {
 fn default_backslash_escapes(dialect: Dialect) -> bool {
     dialect == Dialect::MySql
 }
-
-
 
 enum Lead<'a> {
     Keyword(&'a [u8]),
@@ -295,7 +302,6 @@ fn statement_kind(word: &[u8]) -> Option<Reason> {
         .map(|(reason, _)| *reason)
 }
 
-
 /// Whether the keyword `word` (followed by `next_word`, or `b""`), inside a read, makes the
 /// statement not read-only.
 fn read_hazard(word: &[u8], next_word: &[u8], depth: usize) -> Option<Reason> {
@@ -362,4 +368,3 @@ fn is(word: &[u8], keyword: &str) -> bool {
 fn starts_with_ignore_case(word: &[u8], prefix: &[u8]) -> bool {
     word.len() >= prefix.len() && word[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
-

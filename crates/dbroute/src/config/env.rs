@@ -122,7 +122,9 @@ fn apply(
         "ACQUIRE_TIMEOUT" => config.pool.acquire_timeout = Some(parse_duration(value)?),
         "IDLE_TIMEOUT" => config.pool.idle_timeout = Some(parse_duration(value)?),
         "MAX_LIFETIME" => config.pool.max_lifetime = Some(parse_duration(value)?),
-        "WRITE_FUNCTIONS" => config.write_functions.extend(list(value).map(str::to_owned)),
+        "WRITE_FUNCTIONS" => config
+            .write_functions
+            .extend(list(value).map(str::to_owned)),
         "LOAD_VOLATILE_FUNCTIONS" => config.load_volatile_functions = boolean(value)?,
         "CLASSIFICATION_CACHE" => config.classification_cache = number(value)? as usize,
         _ => return apply_indexed(config, replicas, name, value),

@@ -385,7 +385,10 @@ async fn volatile_user_functions_run_on_the_primary() {
         router.explain(&call).unwrap().classification.reason(),
         dbroute::Reason::WriteFunction
     );
-    let port: i32 = sqlx::query_scalar(sql(call)).fetch_one(&router).await.expect("ran on the primary");
+    let port: i32 = sqlx::query_scalar(sql(call))
+        .fetch_one(&router)
+        .await
+        .expect("ran on the primary");
     assert_eq!(node_of(port), Node::Primary);
 
     // A function created after connecting is learnt by a refresh.
@@ -398,7 +401,10 @@ async fn volatile_user_functions_run_on_the_primary() {
     assert!(router.explain(&call).unwrap().classification.is_read());
     assert!(router.refresh_volatile_functions().await.unwrap() >= 2);
     assert!(!router.explain(&call).unwrap().classification.is_read());
-    sqlx::query(sql(call)).execute(&router).await.expect("ran on the primary");
+    sqlx::query(sql(call))
+        .execute(&router)
+        .await
+        .expect("ran on the primary");
 
     // Configured write functions work without the catalog.
     let config = dbroute::RoutingConfig {
