@@ -2,6 +2,7 @@
 //! started by `dbroute-test-cluster` for this test binary. Where a statement ran is asked of
 //! the server (`inet_server_port()`, `pg_is_in_recovery()`), never taken from the router.
 
+mod corpus_on_standby;
 mod reference_examples;
 mod rules;
 mod scopes;

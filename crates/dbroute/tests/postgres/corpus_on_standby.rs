@@ -1,0 +1,65 @@
+//! Every corpus statement the classifier sends to a replica really runs on a hot standby.
+
+use dbroute::{Dialect, PgRouter, RoutingConfig, classify};
+use sqlx::{Connection, PgConnection};
+
+#[path = "../corpus/mod.rs"]
+mod corpus;
+
+/// `url` with `search_path = corpus` for every connection.
+fn in_corpus_schema(url: String) -> String {
+    format!("{url}?options=-c%20search_path%3Dcorpus")
+}
+
+/// `$1`, `$2` ... replaced by `'1'`, an untyped literal that fits any column.
+fn bind_literals(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push_str("'1'");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_corpus_read_runs_on_a_hot_standby() {
+    let cluster = crate::cluster();
+    let mut setup = PgConnection::connect(&cluster.primary().url()).await.unwrap();
+    sqlx::raw_sql(corpus::PG_SCHEMA).execute(&mut setup).await.expect("corpus schema");
+    crate::replay().await;
+
+    let config = RoutingConfig {
+        primary_connection_string: Some(in_corpus_schema(cluster.primary().url()).into()),
+        read_replicas: cluster
+            .replicas()
+            .iter()
+            .map(|r| in_corpus_schema(r.url()).into())
+            .collect(),
+        ..Default::default()
+    };
+    let router = PgRouter::connect(&config).await.unwrap();
+    let mut reads = 0;
+    let mut failures = Vec::new();
+    for base in corpus::PG_BASE {
+        for text in corpus::variants(base, Dialect::Postgres) {
+            if !classify(&text, Dialect::Postgres).is_read() {
+                continue;
+            }
+            reads += 1;
+            assert_eq!(router.explain(&text).unwrap().group, "read", "{text}");
+            let runnable = bind_literals(&text);
+            if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(runnable)).fetch_all(&router).await {
+                failures.push(format!("{text:?}: {error}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "reads that failed on a hot standby:\n{}", failures.join("\n"));
+    assert!(reads >= 250, "only {reads} reads in the corpus");
+}
