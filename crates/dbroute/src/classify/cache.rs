@@ -61,10 +61,11 @@ impl Cache {
         }
         let slot = &self.slots[(hash_bytes(sql.as_bytes()) as usize) & self.mask];
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some(entry) = &*slot.load() {
-            if entry.generation == generation && *entry.text == *sql {
-                return entry.classification;
-            }
+        if let Some(entry) = &*slot.load()
+            && entry.generation == generation
+            && *entry.text == *sql
+        {
+            return entry.classification;
         }
         let classification = compute(sql);
         slot.store(Some(Arc::new(Entry {

@@ -31,8 +31,13 @@ fn bind_literals(sql: &str) -> String {
 #[tokio::test]
 async fn every_corpus_read_runs_on_a_hot_standby() {
     let cluster = crate::cluster();
-    let mut setup = PgConnection::connect(&cluster.primary().url()).await.unwrap();
-    sqlx::raw_sql(corpus::PG_SCHEMA).execute(&mut setup).await.expect("corpus schema");
+    let mut setup = PgConnection::connect(&cluster.primary().url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(corpus::PG_SCHEMA)
+        .execute(&mut setup)
+        .await
+        .expect("corpus schema");
     crate::replay().await;
 
     let config = RoutingConfig {
@@ -55,11 +60,18 @@ async fn every_corpus_read_runs_on_a_hot_standby() {
             reads += 1;
             assert_eq!(router.explain(&text).unwrap().group, "read", "{text}");
             let runnable = bind_literals(&text);
-            if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(runnable)).fetch_all(&router).await {
+            if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(runnable))
+                .fetch_all(&router)
+                .await
+            {
                 failures.push(format!("{text:?}: {error}"));
             }
         }
     }
-    assert!(failures.is_empty(), "reads that failed on a hot standby:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "reads that failed on a hot standby:\n{}",
+        failures.join("\n")
+    );
     assert!(reads >= 250, "only {reads} reads in the corpus");
 }

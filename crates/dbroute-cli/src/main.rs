@@ -1,0 +1,273 @@
+//! `dbroute`: the command-line face of dbroute's classifier.
+//!
+//! ```text
+//! dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] SQL
+//! dbroute classify --jsonl [--summary] [--dialect ...] [--write-functions f,g] < queries.jsonl
+//! ```
+//!
+//! With a statement, it prints the route and the reason (`replica (read)`). With `--jsonl` it
+//! reads JSON Lines `{"sql": "..."}` from standard input and writes one line per input line,
+//! in order, flushed as it goes: `{"route": "primary", "reason": "write"}`, or
+//! `{"error": "..."}` for a line it cannot read (processing continues). `--summary` prints,
+//! instead, the totals and the share of statements replicas would take: replay a query log to
+//! predict how much read traffic routing moves off the primary.
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use dbroute::{Classification, Classifier, Dialect, Reason};
+use serde::{Deserialize, Serialize};
+
+const USAGE: &str = "\
+usage: dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] SQL
+       dbroute classify --jsonl [--summary] [--dialect ...] [--write-functions f,g] < queries.jsonl
+
+  SQL                 classify one statement; prints `<route> (<reason>)`
+  --jsonl             read JSON Lines {\"sql\": \"...\"} from stdin, write one JSON result per line
+  --summary           with --jsonl: print totals and the replica offload percentage instead
+  --dialect D         postgres (default), mysql or sqlite
+  --write-functions   extra comma-separated functions that send a statement to the primary";
+
+/// What the command line asks for.
+#[derive(Debug, Default)]
+struct Args {
+    dialect: Dialect,
+    jsonl: bool,
+    summary: bool,
+    write_functions: Vec<String>,
+    sql: Option<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    match args.next().as_deref() {
+        Some("classify") => {}
+        Some("-h" | "--help") => return Err(String::new()),
+        Some(other) => return Err(format!("unknown command {other:?}")),
+        None => return Err("missing command".into()),
+    }
+    let mut parsed = Args::default();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--jsonl" => parsed.jsonl = true,
+            "--summary" => parsed.summary = true,
+            "--dialect" => {
+                parsed.dialect = match args.next().as_deref() {
+                    Some("postgres" | "postgresql" | "pg") => Dialect::Postgres,
+                    Some("mysql" | "mariadb") => Dialect::MySql,
+                    Some("sqlite") => Dialect::Sqlite,
+                    other => return Err(format!("unknown dialect {other:?}")),
+                }
+            }
+            "--write-functions" => {
+                let list = args.next().ok_or("--write-functions needs a list")?;
+                parsed
+                    .write_functions
+                    .extend(list.split(',').map(str::to_owned));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            _ if parsed.sql.is_some() => return Err("give one SQL statement (quote it)".into()),
+            _ => parsed.sql = Some(arg),
+        }
+    }
+    match (&parsed.sql, parsed.jsonl) {
+        (Some(_), true) => Err("give either SQL or --jsonl, not both".into()),
+        (None, false) => Err("give a SQL statement, or --jsonl to read standard input".into()),
+        _ if parsed.summary && !parsed.jsonl => Err("--summary goes with --jsonl".into()),
+        _ => Ok(parsed),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("dbroute: {message}\n");
+            }
+            eprintln!("{USAGE}");
+            return if message.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    let classifier = Classifier::new(args.dialect)
+        .with_write_functions(&args.write_functions)
+        .with_cache(4096);
+    let outcome = match &args.sql {
+        Some(sql) => {
+            println!("{}", classifier.classify(sql));
+            Ok(())
+        }
+        None => replay(&classifier, args.summary),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is a normal way to stop reading.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dbroute: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Input {
+    sql: String,
+}
+
+#[derive(Serialize)]
+struct Output {
+    route: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct Failure {
+    error: String,
+}
+
+/// Totals for `--summary`.
+#[derive(Default)]
+struct Summary {
+    replica: u64,
+    primary: u64,
+    errors: u64,
+    reasons: Vec<(Reason, u64)>,
+}
+
+impl Summary {
+    fn add(&mut self, classification: Classification) {
+        if classification.is_read() {
+            self.replica += 1;
+        } else {
+            self.primary += 1;
+        }
+        match self
+            .reasons
+            .iter_mut()
+            .find(|(r, _)| *r == classification.reason())
+        {
+            Some((_, n)) => *n += 1,
+            None => self.reasons.push((classification.reason(), 1)),
+        }
+    }
+
+    fn write(mut self, out: &mut impl Write) -> io::Result<()> {
+        let total = self.replica + self.primary;
+        let share = |n: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / total as f64
+            }
+        };
+        writeln!(out, "statements: {total}")?;
+        writeln!(
+            out,
+            "replica:    {} ({:.1}%)",
+            self.replica,
+            share(self.replica)
+        )?;
+        writeln!(
+            out,
+            "primary:    {} ({:.1}%)",
+            self.primary,
+            share(self.primary)
+        )?;
+        self.reasons
+            .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.as_str().cmp(b.0.as_str())));
+        for (reason, n) in &self.reasons {
+            writeln!(out, "  {:<20} {n}", reason.as_str())?;
+        }
+        writeln!(out, "unreadable lines: {}", self.errors)?;
+        writeln!(out, "replica offload: {:.1}%", share(self.replica))
+    }
+}
+
+/// `--jsonl`: one output line per input line, flushed as it goes.
+fn replay(classifier: &Classifier, summary_only: bool) -> io::Result<()> {
+    let stdin = io::stdin().lock();
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut summary = Summary::default();
+    for line in stdin.split(b'\n') {
+        let line = line?;
+        let result = std::str::from_utf8(&line)
+            .map_err(|e| format!("line is not UTF-8: {e}"))
+            .and_then(|text| {
+                serde_json::from_str::<Input>(text.trim_end_matches('\r'))
+                    .map_err(|e| format!("expected {{\"sql\": \"...\"}}: {e}"))
+            })
+            .map(|input| classifier.classify(&input.sql));
+        match &result {
+            Ok(classification) => summary.add(*classification),
+            Err(_) => summary.errors += 1,
+        }
+        if summary_only {
+            continue;
+        }
+        match result {
+            Ok(c) => serde_json::to_writer(
+                &mut out,
+                &Output {
+                    route: c.route().as_str(),
+                    reason: c.reason().as_str(),
+                },
+            ),
+            Err(error) => serde_json::to_writer(&mut out, &Failure { error }),
+        }
+        .map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    if summary_only {
+        summary.write(&mut out)?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn arguments() {
+        let args = parse(&["classify", "--dialect", "mysql", "SELECT 1"]).unwrap();
+        assert_eq!(
+            (args.dialect, args.sql.as_deref()),
+            (Dialect::MySql, Some("SELECT 1"))
+        );
+        assert!(
+            parse(&["classify", "--jsonl", "--summary"])
+                .unwrap()
+                .summary
+        );
+        assert!(
+            parse(&["classify"])
+                .unwrap_err()
+                .contains("give a SQL statement")
+        );
+        assert!(
+            parse(&["classify", "--summary", "SELECT 1"])
+                .unwrap_err()
+                .contains("--jsonl")
+        );
+        assert!(
+            parse(&["classify", "--dialect", "oracle"])
+                .unwrap_err()
+                .contains("unknown dialect")
+        );
+        assert!(
+            parse(&["frobnicate"])
+                .unwrap_err()
+                .contains("unknown command")
+        );
+    }
+}
