@@ -4,7 +4,8 @@
 //! ORM-generated SQL), so the router remembers each text's [`Classification`].
 //!
 //! * **Bounded memory**: a fixed number of slots (a power of two), each holding at most one
-//!   text of at most [`MAX_CACHED_LEN`] bytes; a new text replaces whatever shared its slot.
+//!   text of at most [`MAX_CACHED_LEN`] bytes. Each text may live in one of two slots; a new
+//!   text takes an empty (or outdated) one, else replaces its second slot's text.
 //! * **No locks**: each slot is an [`ArcSwapOption`]; readers never block writers or each
 //!   other.
 //! * **No allocation on a hit**: hash the text, load the slot, compare the stored text in full
@@ -30,7 +31,7 @@ struct Entry {
     classification: Classification,
 }
 
-/// A fixed-size, lock-free, direct-mapped cache from SQL text to classification.
+/// A fixed-size, lock-free, two-way cache from SQL text to classification.
 #[derive(Debug)]
 pub(crate) struct Cache {
     slots: Box<[ArcSwapOption<Entry>]>,
@@ -59,16 +60,27 @@ impl Cache {
         if sql.len() > MAX_CACHED_LEN {
             return compute(sql);
         }
-        let slot = &self.slots[(hash_bytes(sql.as_bytes()) as usize) & self.mask];
+        let hash = hash_bytes(sql.as_bytes());
+        // Two candidate slots (2-way): texts that collide on one rarely collide on both, so a
+        // hot pair of texts does not evict each other on every use.
+        let first = (hash as usize) & self.mask;
+        let second = ((hash >> 32) as usize ^ 1) & self.mask;
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some(entry) = &*slot.load()
-            && entry.generation == generation
-            && *entry.text == *sql
-        {
-            return entry.classification;
+        let mut vacant = None;
+        for index in [first, second] {
+            let slot = &self.slots[index];
+            match &*slot.load() {
+                Some(entry) if entry.generation == generation => {
+                    if *entry.text == *sql {
+                        return entry.classification;
+                    }
+                }
+                _ => vacant = vacant.or(Some(index)),
+            }
         }
         let classification = compute(sql);
-        slot.store(Some(Arc::new(Entry {
+        let victim = vacant.unwrap_or(second);
+        self.slots[victim].store(Some(Arc::new(Entry {
             text: sql.into(),
             generation,
             classification,

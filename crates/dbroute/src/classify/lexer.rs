@@ -97,9 +97,11 @@ impl<'a> Lexer<'a> {
 
     fn skip_trivia(&mut self) -> Result<(), Unterminated> {
         loop {
+            // The common case first: plain whitespace, then a byte that starts no comment.
+            self.pos = self.skip_class(self.pos, SPACE);
             let rest = &self.src[self.pos..];
             match rest {
-                [b, ..] if b.is_ascii_whitespace() => self.pos += 1,
+                [b, ..] if class(*b) & COMMENT_START == 0 => return Ok(()),
                 [b'-', b'-', tail @ ..] if self.dash_comment_starts(tail) => self.line_comment(),
                 [b'#', ..] if self.dialect == Dialect::MySql => self.line_comment(),
                 [b'/', b'*', tail @ ..] => self.block_comment(tail)?,
@@ -110,6 +112,20 @@ impl<'a> Lexer<'a> {
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// The first position at or after `from` whose byte is not of `wanted` class. A local
+    /// cursor lets the loop stay in a register.
+    #[inline]
+    fn skip_class(&self, from: usize, wanted: u8) -> usize {
+        let mut pos = from;
+        while let Some(&b) = self.src.get(pos) {
+            if class(b) & wanted == 0 {
+                break;
+            }
+            pos += 1;
+        }
+        pos
     }
 
     /// MySQL needs a space or control character after `--` (`1--1` is arithmetic there).
@@ -201,9 +217,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn word(&mut self, start: usize) -> Result<Token, Unterminated> {
-        while self.src.get(self.pos).is_some_and(|b| is_word_continue(*b)) {
-            self.pos += 1;
-        }
+        self.pos = self.skip_class(self.pos, WORD_CONTINUE);
         let word = &self.src[start..self.pos];
         if self.src.get(self.pos) == Some(&b'\'') && is_literal_prefix(word) {
             self.pos += 1;
@@ -255,12 +269,47 @@ fn is_literal_prefix(word: &[u8]) -> bool {
     )
 }
 
+const SPACE: u8 = 1;
+const WORD_START: u8 = 2;
+const WORD_CONTINUE: u8 = 4;
+const COMMENT_START: u8 = 8;
+
+/// Byte classes, looked up once per byte instead of compared several times.
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut class = 0;
+        if byte.is_ascii_whitespace() {
+            class |= SPACE;
+        }
+        if byte.is_ascii_alphabetic() || byte == b'_' || byte >= 0x80 {
+            class |= WORD_START | WORD_CONTINUE;
+        }
+        if byte.is_ascii_digit() || byte == b'$' {
+            class |= WORD_CONTINUE;
+        }
+        if matches!(byte, b'-' | b'#' | b'/' | b'*') {
+            class |= COMMENT_START;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
+#[inline]
+fn class(b: u8) -> u8 {
+    CLASSES[b as usize]
+}
+
 fn is_word_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+    class(b) & WORD_START != 0
 }
 
 fn is_word_continue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    class(b) & WORD_CONTINUE != 0
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {

@@ -218,88 +218,29 @@ fn skip_parenthesized(lexer: &mut Lexer<'_>) -> Result<(), Unterminated> {
 /// What a statement's leading keyword makes it. `Some(Read)` means "a read, if nothing inside
 /// says otherwise"; `None`, a keyword not known here.
 fn statement_kind(word: &[u8]) -> Option<Reason> {
-    const KINDS: &[(Reason, &[&str])] = &[
-        (Reason::Read, &["SELECT", "WITH", "VALUES", "TABLE", "SHOW"]),
-        (
-            Reason::Write,
-            &[
-                "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT", "TRUNCATE", "COPY",
-                "LOAD", "IMPORT",
-            ],
-        ),
-        (
-            Reason::Ddl,
-            &[
-                "CREATE",
-                "ALTER",
-                "DROP",
-                "COMMENT",
-                "GRANT",
-                "REVOKE",
-                "RENAME",
-                "REINDEX",
-                "CLUSTER",
-                "VACUUM",
-                "ANALYZE",
-                "ANALYSE",
-                "REFRESH",
-                "SECURITY",
-                "OPTIMIZE",
-                "REPAIR",
-                "INSTALL",
-                "UNINSTALL",
-            ],
-        ),
-        (
-            Reason::Transaction,
-            &[
-                "BEGIN",
-                "START",
-                "COMMIT",
-                "END",
-                "ROLLBACK",
-                "SAVEPOINT",
-                "RELEASE",
-                "ABORT",
-                "XA",
-            ],
-        ),
-        (
-            Reason::SessionCommand,
-            &[
-                "SET",
-                "RESET",
-                "LISTEN",
-                "UNLISTEN",
-                "NOTIFY",
-                "PREPARE",
-                "EXECUTE",
-                "EXEC",
-                "DEALLOCATE",
-                "DECLARE",
-                "FETCH",
-                "MOVE",
-                "CLOSE",
-                "LOCK",
-                "UNLOCK",
-                "CALL",
-                "DO",
-                "DISCARD",
-                "USE",
-                "HANDLER",
-                "FLUSH",
-                "KILL",
-                "ATTACH",
-                "DETACH",
-                "PRAGMA",
-                "CHECKPOINT",
-            ],
-        ),
-    ];
-    KINDS
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| is(word, w)))
-        .map(|(reason, _)| *reason)
+    let mut buffer = [0u8; 16];
+    if word.len() > buffer.len() {
+        return None;
+    }
+    for (out, byte) in buffer.iter_mut().zip(word) {
+        *out = byte.to_ascii_uppercase();
+    }
+    // A `match` compiles to a switch on length and bytes, not a scan of every keyword.
+    Some(match &buffer[..word.len()] {
+        b"SELECT" | b"WITH" | b"VALUES" | b"TABLE" | b"SHOW" => Reason::Read,
+        b"INSERT" | b"UPDATE" | b"DELETE" | b"MERGE" | b"REPLACE" | b"UPSERT" | b"TRUNCATE"
+        | b"COPY" | b"LOAD" | b"IMPORT" => Reason::Write,
+        b"CREATE" | b"ALTER" | b"DROP" | b"COMMENT" | b"GRANT" | b"REVOKE" | b"RENAME"
+        | b"REINDEX" | b"CLUSTER" | b"VACUUM" | b"ANALYZE" | b"ANALYSE" | b"REFRESH"
+        | b"SECURITY" | b"OPTIMIZE" | b"REPAIR" | b"INSTALL" | b"UNINSTALL" => Reason::Ddl,
+        b"BEGIN" | b"START" | b"COMMIT" | b"END" | b"ROLLBACK" | b"SAVEPOINT" | b"RELEASE"
+        | b"ABORT" | b"XA" => Reason::Transaction,
+        b"SET" | b"RESET" | b"LISTEN" | b"UNLISTEN" | b"NOTIFY" | b"PREPARE" | b"EXECUTE"
+        | b"EXEC" | b"DEALLOCATE" | b"DECLARE" | b"FETCH" | b"MOVE" | b"CLOSE" | b"LOCK"
+        | b"UNLOCK" | b"CALL" | b"DO" | b"DISCARD" | b"USE" | b"HANDLER" | b"FLUSH" | b"KILL"
+        | b"ATTACH" | b"DETACH" | b"PRAGMA" | b"CHECKPOINT" => Reason::SessionCommand,
+        _ => return None,
+    })
 }
 
 /// Whether the keyword `word` (followed by `next_word`, or `b""`), inside a read, makes the
