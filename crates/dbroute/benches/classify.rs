@@ -56,6 +56,17 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // One typical 92-byte statement, as the routing bench's decision uses.
+    let typical = "SELECT id, email, display_name, created_at FROM users WHERE id = $1 AND deleted_at IS NULL";
+    let mut group = c.benchmark_group("classify_one");
+    group.bench_function("dbroute_uncached_92_bytes", |b| {
+        b.iter(|| black_box(classify(black_box(typical), Dialect::Postgres)))
+    });
+    group.bench_function("dbroute_cached_92_bytes", |b| {
+        b.iter(|| black_box(cached.classify(black_box(typical))))
+    });
+    group.finish();
 }
 
 criterion_group!(classify_benches, benches);

@@ -60,6 +60,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token, `Ok(None)` at the end of the text.
+    #[inline]
     pub(crate) fn next_token(&mut self) -> Result<Option<Token>, Unterminated> {
         self.skip_trivia()?;
         let Some(&b) = self.src.get(self.pos) else {
@@ -95,6 +96,7 @@ impl<'a> Lexer<'a> {
         ahead.next_token()
     }
 
+    #[inline]
     fn skip_trivia(&mut self) -> Result<(), Unterminated> {
         loop {
             // The common case first: plain whitespace, then a byte that starts no comment.

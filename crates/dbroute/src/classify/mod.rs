@@ -44,6 +44,15 @@
 //! Where the server's settings change how text is lexed (backslash escapes in string literals:
 //! PostgreSQL's `standard_conforming_strings`, MySQL's `NO_BACKSLASH_ESCAPES`), the text is
 //! classified under both readings and the primary wins if either reading needs it.
+//!
+//! Session and transaction commands go to the primary because a router hands each statement
+//! to whichever pooled connection is free: a `SET`, `PREPARE` or `DECLARE CURSOR` run on one
+//! replica connection would be missing from the next statement's connection. The primary is
+//! where sessions and their transactions live.
+//!
+//! [`Classifier`] adds configured and catalog-loaded write functions and a cache; the router
+//! classifies through one. The files: `lexer.rs` (quotes, comments, dialects), `rules.rs` (the
+//! table above), `functions.rs` (side-effect functions), `cache.rs`, `classifier.rs`.
 
 mod cache;
 mod classifier;
