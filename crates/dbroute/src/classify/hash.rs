@@ -63,7 +63,12 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
                 *lane = (lane.rotate_left(5) ^ read_u64(word)).wrapping_mul(SEED);
             }
         }
-        h.add(lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48));
+        h.add(
+            lanes[0]
+                ^ lanes[1].rotate_left(16)
+                ^ lanes[2].rotate_left(32)
+                ^ lanes[3].rotate_left(48),
+        );
     }
     h.write(blocks.remainder());
     h.add(bytes.len() as u64);

@@ -60,7 +60,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token, `Ok(None)` at the end of the text.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_token(&mut self) -> Result<Option<Token>, Unterminated> {
         self.skip_trivia()?;
         let Some(&b) = self.src.get(self.pos) else {
@@ -96,7 +96,7 @@ impl<'a> Lexer<'a> {
         ahead.next_token()
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_trivia(&mut self) -> Result<(), Unterminated> {
         loop {
             // The common case first: plain whitespace, then a byte that starts no comment.
@@ -218,6 +218,7 @@ impl<'a> Lexer<'a> {
         Err(Unterminated)
     }
 
+    #[inline(always)]
     fn word(&mut self, start: usize) -> Result<Token, Unterminated> {
         self.pos = self.skip_class(self.pos, WORD_CONTINUE);
         let word = &self.src[start..self.pos];

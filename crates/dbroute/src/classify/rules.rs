@@ -81,7 +81,19 @@ impl Rules<'_> {
 
     /// Scans the rest of a read for anything that makes it not read-only, with one token of
     /// lookahead (a word followed by `(` is a call; `FOR` followed by `UPDATE` is a lock).
-    fn scan_read(&self, lexer: &mut Lexer<'_>) -> Result<(Option<Reason>, bool), Unterminated> {
+    fn scan_read(&self, shared: &mut Lexer<'_>) -> Result<(Option<Reason>, bool), Unterminated> {
+        // A local copy of the lexer lets its fields live in registers through the loop.
+        let mut local = *shared;
+        let result = self.scan_read_local(&mut local);
+        *shared = local;
+        result
+    }
+
+    #[inline(always)]
+    fn scan_read_local(
+        &self,
+        lexer: &mut Lexer<'_>,
+    ) -> Result<(Option<Reason>, bool), Unterminated> {
         let mut depth = 0usize;
         let mut verdict = Reason::Read;
         let mut current = lexer.next_token()?;
@@ -245,38 +257,49 @@ fn statement_kind(word: &[u8]) -> Option<Reason> {
 
 /// Whether the keyword `word` (followed by `next_word`, or `b""`), inside a read, makes the
 /// statement not read-only.
+#[inline]
 fn read_hazard(word: &[u8], next_word: &[u8], depth: usize) -> Option<Reason> {
-    // Fast exit: every hazard keyword is 3 to 8 bytes and starts with one of these letters.
-    let first = word.first()?.to_ascii_uppercase();
-    if !(3..=8).contains(&word.len()) || !b"FLIUDMNP".contains(&first) {
+    // Every hazard keyword is 3 to 8 bytes: compare whole words as one integer each.
+    if !(3..=8).contains(&word.len()) {
         return None;
     }
-    if is(word, "FOR") {
-        let locks = ["UPDATE", "SHARE", "NO", "KEY"];
-        locks
+    const FOR: u64 = key(b"FOR");
+    const LOCK: u64 = key(b"LOCK");
+    const INTO: u64 = key(b"INTO");
+    const INSERT: u64 = key(b"INSERT");
+    const UPDATE: u64 = key(b"UPDATE");
+    const DELETE: u64 = key(b"DELETE");
+    const MERGE: u64 = key(b"MERGE");
+    const NEXT: u64 = key(b"NEXT");
+    const PREVIOUS: u64 = key(b"PREVIOUS");
+    match key(word) {
+        FOR => ["UPDATE", "SHARE", "NO", "KEY"]
             .iter()
             .any(|w| is(next_word, w))
-            .then_some(Reason::LockingRead)
-    } else if is(word, "LOCK") {
+            .then_some(Reason::LockingRead),
         // MySQL `LOCK IN SHARE MODE`.
-        is(next_word, "IN").then_some(Reason::LockingRead)
-    } else if is(word, "INTO") {
-        Some(Reason::SelectInto)
-    } else if ["INSERT", "UPDATE", "DELETE", "MERGE"]
-        .iter()
-        .any(|w| is(word, w))
-    {
-        Some(if depth > 0 {
-            Reason::DataModifyingCte
-        } else {
-            Reason::Write
-        })
-    } else if is(word, "NEXT") || is(word, "PREVIOUS") {
+        LOCK => is(next_word, "IN").then_some(Reason::LockingRead),
+        INTO => Some(Reason::SelectInto),
+        INSERT | UPDATE | DELETE | MERGE if depth > 0 => Some(Reason::DataModifyingCte),
+        INSERT | UPDATE | DELETE | MERGE => Some(Reason::Write),
         // MariaDB sequences: `NEXT VALUE FOR s`.
-        is(next_word, "VALUE").then_some(Reason::WriteFunction)
-    } else {
-        None
+        NEXT | PREVIOUS => is(next_word, "VALUE").then_some(Reason::WriteFunction),
+        _ => None,
     }
+}
+
+/// A word of at most 8 bytes as one integer, ASCII letters folded to upper case. Clearing bit
+/// 5 maps `a-z` onto `A-Z` and never maps a non-letter onto a letter, so two keys are equal
+/// exactly when the words are equal ignoring case (for keywords made of letters).
+#[inline]
+const fn key(word: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let mut i = 0;
+    while i < word.len() && i < 8 {
+        bytes[i] = word[i] & !0x20;
+        i += 1;
+    }
+    u64::from_le_bytes(bytes) | ((word.len() as u64) << 59)
 }
 
 /// The most specific reason wins; any non-read reason beats `Read`.
