@@ -191,8 +191,18 @@ impl<DB: Backend> Router<DB> {
     /// first statement runs. Configuration errors are still reported here. No functions are
     /// loaded from the catalog: call
     /// [`refresh_volatile_functions`](Self::refresh_volatile_functions) once the primary is up.
+    ///
+    /// Like sqlx's pools, it must run inside a Tokio runtime; outside one it returns an error
+    /// instead of panicking.
     pub fn connect_lazy(config: &RoutingConfig) -> Result<Self> {
         let plan = config.plan()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "a router must be built inside a Tokio runtime (its pools spawn maintenance \
+                 tasks); call it from async code or within Runtime::block_on / enter"
+                    .into(),
+            ));
+        }
         if plan.backend != DB::KIND {
             return Err(Error::Config(format!(
                 "the configuration's URLs are {} but this router is for {}; use the matching \

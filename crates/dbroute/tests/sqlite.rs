@@ -155,3 +155,14 @@ async fn a_router_over_existing_pools() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn building_a_router_outside_a_runtime_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let error =
+        SqliteRouter::connect_lazy(&RoutingConfig::sqlite(dir.path().join("x.db"))).unwrap_err();
+    assert!(
+        error.to_string().contains("inside a Tokio runtime"),
+        "{error}"
+    );
+}
