@@ -122,3 +122,23 @@ fn usage_errors_exit_2_with_help() {
         "{err}"
     );
 }
+
+#[test]
+fn invalid_utf8_lines_get_an_error_and_the_rest_still_runs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbroute"))
+        .args(["classify", "--jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"sql\": \"SELECT \xff\"}\n{\"sql\": \"SELECT 1\"}\n")
+        .unwrap();
+    drop(stdin);
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].contains("not UTF-8"), "{out}");
+    assert!(lines[1].contains("replica"), "{out}");
+}
