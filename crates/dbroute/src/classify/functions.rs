@@ -20,7 +20,7 @@ use std::hash::BuildHasherDefault;
 
 use super::hash::FastHasher;
 
-/// Names matched exactly (case-insensitively), all lower-case and at most [`MAX_NAME`] bytes.
+/// Names matched exactly (case-insensitively), all lower-case and at most 32 bytes.
 pub const BUILTIN_WRITE_FUNCTIONS: &[&str] = &[
     // PostgreSQL sequences and transaction ids.
     "nextval",
