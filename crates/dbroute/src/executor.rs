@@ -74,11 +74,7 @@ fn pool_of<'r, DB: Backend>(
     sql: &str,
     pinned: Option<usize>,
 ) -> crate::Result<&'r Pool<DB>> {
-    let decision = router.decide(sql, pinned, None)?;
-    let group = match decision.target {
-        Target::Group(group) => group,
-        Target::Transaction => router.default_group(),
-    };
+    let (group, decision) = router.decide_group(sql, pinned)?;
     Ok(router.pool_for(group, &decision))
 }
 

@@ -133,8 +133,6 @@ impl fmt::Display for RouteReason {
 pub struct Explanation<'r> {
     /// The group's name.
     pub group: &'r str,
-    /// `true` when, in a session, it runs inside the session's primary transaction.
-    pub in_transaction: bool,
     /// Why.
     pub reason: RouteReason,
     /// The classifier's view of the statement.
@@ -418,14 +416,9 @@ impl<DB: Backend> Router<DB> {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn explain(&self, sql: &str) -> Result<Explanation<'_>> {
-        let decision = self.decide(sql, None, None)?;
-        let group = match decision.target {
-            Target::Group(g) => g,
-            Target::Transaction => self.inner.default_group,
-        };
+        let (group, decision) = self.decide_group(sql, None)?;
         Ok(Explanation {
             group: &self.inner.groups[group].name,
-            in_transaction: decision.target == Target::Transaction,
             reason: decision.reason,
             classification: decision.classification,
         })
@@ -445,11 +438,7 @@ impl<DB: Backend> Router<DB> {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn route(&self, sql: &str) -> Result<Destination<'_>> {
-        let decision = self.decide(sql, None, None)?;
-        let group = match decision.target {
-            Target::Group(g) => g,
-            Target::Transaction => self.inner.default_group,
-        };
+        let (group, decision) = self.decide_group(sql, None)?;
         let engine = self.engine(group, decision.reason == RouteReason::RoutingDisabled);
         Ok(Destination {
             group: &self.inner.groups[group].name,
@@ -568,6 +557,21 @@ impl<DB: Backend> Router<DB> {
         })
     }
 
+    /// The decision for a statement outside any session, and its group. (Outside a session
+    /// there is no transaction to join: a primary decision names the default group.)
+    pub(crate) fn decide_group(
+        &self,
+        sql: &str,
+        pinned: Option<usize>,
+    ) -> Result<(usize, Decision)> {
+        let decision = self.decide(sql, pinned, None)?;
+        let group = match decision.target {
+            Target::Group(group) => group,
+            Target::Transaction => self.inner.default_group,
+        };
+        Ok((group, decision))
+    }
+
     /// The engine a decision for `group` runs on.
     pub(crate) fn engine(&self, group: usize, first: bool) -> &Engine<DB> {
         let group = &self.inner.groups[group];
@@ -591,11 +595,6 @@ impl<DB: Backend> Router<DB> {
     /// The default group's first engine: for `prepare`, `describe` and `acquire`.
     pub(crate) fn primary_pool(&self) -> &Pool<DB> {
         &self.engine(self.inner.default_group, true).pool
-    }
-
-    /// The index of the default group (the primary).
-    pub(crate) fn default_group(&self) -> usize {
-        self.inner.default_group
     }
 }
 
