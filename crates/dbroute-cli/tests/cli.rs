@@ -25,6 +25,16 @@ fn dbroute(args: &[&str], stdin: &str) -> (String, String, i32) {
     )
 }
 
+/// `dbroute classify --jsonl` with piped standard input and output.
+fn spawn_jsonl() -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_dbroute"))
+        .args(["classify", "--jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run dbroute")
+}
+
 #[test]
 fn one_statement_prints_route_and_reason() {
     let (out, _, code) = dbroute(&["classify", "SELECT * FROM users FOR UPDATE"], "");
@@ -74,12 +84,7 @@ fn jsonl_answers_every_line_in_order_and_survives_bad_lines() {
 
 #[test]
 fn jsonl_flushes_each_answer_before_the_next_line_arrives() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbroute"))
-        .args(["classify", "--jsonl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_jsonl();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     for (sql, route) in [("SELECT 1", "replica"), ("DELETE FROM t", "primary")] {
@@ -125,12 +130,7 @@ fn usage_errors_exit_2_with_help() {
 
 #[test]
 fn invalid_utf8_lines_get_an_error_and_the_rest_still_runs() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbroute"))
-        .args(["classify", "--jsonl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_jsonl();
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(b"{\"sql\": \"SELECT \xff\"}\n{\"sql\": \"SELECT 1\"}\n")
