@@ -342,6 +342,14 @@ impl<DB: Backend> Router<DB> {
     }
 
     /// An executor bound to the default group (the primary), for reads that must be fresh.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+    /// let balance: i64 = sqlx::query_scalar("SELECT balance FROM accounts WHERE id = 1")
+    ///     .fetch_one(router.primary())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn primary(&self) -> GroupHandle<'_, DB> {
         GroupHandle {
             router: self,
@@ -351,6 +359,12 @@ impl<DB: Backend> Router<DB> {
 
     /// An executor bound to the read group (the default group when the read group is empty).
     /// Writes through it still go to the primary.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+    /// let rows = sqlx::query("SELECT * FROM report").fetch_all(router.replica()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn replica(&self) -> GroupHandle<'_, DB> {
         GroupHandle {
             router: self,
@@ -367,6 +381,14 @@ impl<DB: Backend> Router<DB> {
     /// writing function would otherwise reach a replica and fail there; a function that only
     /// reads but is left `VOLATILE` (PostgreSQL's default for new functions) costs a read on
     /// the primary, which declaring it `STABLE` fixes.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), dbroute::Error> {
+    /// // After a migration that added functions:
+    /// let known = router.refresh_volatile_functions().await?;
+    /// println!("{known} volatile functions route to the primary");
+    /// # Ok(()) }
+    /// ```
     pub async fn refresh_volatile_functions(&self) -> Result<usize> {
         let names = DB::volatile_functions(self.primary_pool()).await?;
         let count = names.as_ref().map_or(0, Vec::len);
@@ -381,6 +403,15 @@ impl<DB: Backend> Router<DB> {
     }
 
     /// Opens a transaction on the primary. Every statement in it runs on the primary.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+    /// let mut tx = router.begin().await?;
+    /// sqlx::query("UPDATE accounts SET balance = balance - 10 WHERE id = 1").execute(&mut *tx).await?;
+    /// sqlx::query("UPDATE accounts SET balance = balance + 10 WHERE id = 2").execute(&mut *tx).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn begin(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
         let pool = self.engine(self.inner.default_group, false).pool.clone();
         match DB::BEGIN_WRITE {
@@ -391,6 +422,15 @@ impl<DB: Backend> Router<DB> {
 
     /// Opens a `READ ONLY` transaction on one replica (picked by the strategy), so that a
     /// multi-statement read sees one consistent snapshot. Writes inside it fail.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+    /// let mut snapshot = router.begin_read_only().await?;
+    /// let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&mut *snapshot).await?;
+    /// let items: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items").fetch_one(&mut *snapshot).await?;
+    /// snapshot.commit().await?; // both counts come from the same snapshot of one replica
+    /// # Ok(()) }
+    /// ```
     pub async fn begin_read_only(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
         let engine = self.engine(self.read_group(), false);
         tracing::debug!(target: "dbroute::decision", engine = %engine.name, "read-only transaction");
