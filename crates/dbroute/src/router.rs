@@ -614,9 +614,14 @@ impl<DB: Backend> Router<DB> {
 
     /// The engine a decision for `group` runs on.
     pub(crate) fn engine(&self, group: usize, first: bool) -> &Engine<DB> {
-        let group = &self.inner.groups[group];
+        let mut group = &self.inner.groups[group];
+        if group.engines.is_empty() {
+            // Only an empty read group gets here (validation rejects other empty groups):
+            // its reads go to the default group, which always has an engine.
+            group = &self.inner.groups[self.inner.default_group];
+        }
         let index = if first { 0 } else { group.picker.pick() };
-        &group.engines[index]
+        group.engines.get(index).unwrap_or(&group.engines[0])
     }
 
     /// The pool a [`Target::Group`] decision runs on, logging the route.

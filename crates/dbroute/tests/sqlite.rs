@@ -166,3 +166,18 @@ fn building_a_router_outside_a_runtime_is_an_error_not_a_panic() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_read_group_sends_reads_to_the_default_group_even_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RoutingConfig::sqlite(dir.path().join("e.db"));
+    config.engines.insert("read".into(), vec![]);
+    let router = SqliteRouter::connect(&config).await.unwrap();
+    assert_eq!(router.route("SELECT 1").unwrap().engine, "writer");
+    let handle = router.group("read").unwrap();
+    let one: i64 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(handle)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+}

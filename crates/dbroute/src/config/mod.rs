@@ -371,6 +371,16 @@ impl RoutingConfig {
                 known: groups_list(&groups),
             });
         }
+        if let Some(empty) = groups
+            .iter()
+            .find(|g| g.engines.is_empty() && g.name != read_name && g.name != READ_GROUP)
+        {
+            return Err(Error::Config(format!(
+                "group {:?} has no engines; give it at least one URL or remove it (only the \
+                 read group may be empty: its reads then go to the default group)",
+                empty.name
+            )));
+        }
         for (name, options) in &self.groups {
             let group = groups.iter_mut().find(|g| &g.name == name);
             let Some(group) = group else {

@@ -75,6 +75,16 @@ fn every_bad_config_gets_a_clear_error() {
             },
             "unknown engine group \"default\"",
         ),
+        (
+            RoutingConfig {
+                engines: BTreeMap::from([
+                    ("default".into(), vec!["postgres://p/db".into()]),
+                    ("analytics".into(), vec![]),
+                ]),
+                ..Default::default()
+            },
+            "group \"analytics\" has no engines",
+        ),
         (primary("not a url"), "has no scheme"),
         (primary("http://p/db"), "unknown scheme \"http\""),
         (
