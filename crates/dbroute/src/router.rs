@@ -413,7 +413,8 @@ impl<DB: Backend> Router<DB> {
     /// # Ok(()) }
     /// ```
     pub async fn begin(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        let pool = self.engine(self.inner.default_group, false).pool.clone();
+        let disabled = !self.inner.enabled;
+        let pool = self.engine(self.inner.default_group, disabled).pool.clone();
         match DB::BEGIN_WRITE {
             Some(statement) => pool.begin_with(statement).await,
             None => pool.begin().await,
@@ -432,7 +433,11 @@ impl<DB: Backend> Router<DB> {
     /// # Ok(()) }
     /// ```
     pub async fn begin_read_only(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        let engine = self.engine(self.read_group(), false);
+        // With routing disabled, everything (this too) goes to the default group's first engine.
+        let engine = match self.inner.enabled {
+            true => self.engine(self.read_group(), false),
+            false => self.engine(self.inner.default_group, true),
+        };
         tracing::debug!(target: "dbroute::decision", engine = %engine.name, "read-only transaction");
         engine.pool.begin_with(DB::BEGIN_READ_ONLY).await
     }

@@ -419,3 +419,16 @@ async fn volatile_user_functions_run_on_the_primary() {
         .unwrap();
     assert_eq!(node_of(port), Node::Primary);
 }
+
+#[tokio::test]
+async fn disabled_routing_keeps_transactions_on_the_first_default_engine() {
+    let config = dbroute::RoutingConfig {
+        enabled: false,
+        ..crate::config()
+    };
+    let router = router_with(config).await;
+    let mut read = router.begin_read_only().await.unwrap();
+    assert_eq!(where_runs(&mut *read).await, Node::Primary);
+    let mut write = router.begin().await.unwrap();
+    assert_eq!(where_runs(&mut *write).await, Node::Primary);
+}
