@@ -11,7 +11,9 @@ use futures_core::future::BoxFuture;
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Database, Pool};
 
-use crate::config::{ConnectionString, EnginePlan, PoolConfig};
+use crate::config::{
+    ConnectionString, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, EnginePlan, PoolConfig,
+};
 use crate::error::{Error, Result};
 pub(crate) use sealed::{BackendKind, Role};
 
@@ -113,17 +115,13 @@ pub(crate) fn lazy_pool<DB: Backend>(engine: &EnginePlan, role: Role) -> Result<
     Ok(pool.connect_lazy_with(options))
 }
 
+/// Pool options from an engine's settings, which the validated plan has already completed
+/// with the defaults (the fallbacks below only keep this total).
 fn pool_options<DB: Database>(config: PoolConfig) -> PoolOptions<DB> {
-    let defaults = PoolConfig::defaults();
-    let config = config.or(defaults);
     PoolOptions::new()
-        .max_connections(config.max_connections.unwrap_or(10))
+        .max_connections(config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
         .min_connections(config.min_connections.unwrap_or(0))
-        .acquire_timeout(
-            config
-                .acquire_timeout
-                .unwrap_or(std::time::Duration::from_secs(5)),
-        )
+        .acquire_timeout(config.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT))
         .idle_timeout(config.idle_timeout)
         .max_lifetime(config.max_lifetime)
 }

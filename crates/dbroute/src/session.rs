@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use sqlx::{Connection, Transaction};
+use sqlx::Transaction;
 
 use crate::backend::Backend;
 use crate::error::Result;
@@ -91,23 +91,16 @@ impl<DB: Backend> Session<DB> {
         &mut self,
         decision: &Decision,
     ) -> Result<&mut <DB as sqlx::Database>::Connection, sqlx::Error> {
-        if self.transaction.is_none() {
-            self.transaction = Some(self.router.begin().await?);
-            tracing::debug!(target: "dbroute::decision", reason = %decision.reason, "session began a primary transaction");
-        }
+        let transaction = match &mut self.transaction {
+            Some(transaction) => transaction,
+            slot @ None => {
+                let begun = slot.insert(self.router.begin().await?);
+                tracing::debug!(target: "dbroute::decision", reason = %decision.reason, "session began a primary transaction");
+                begun
+            }
+        };
         tracing::debug!(target: "dbroute::decision", engine = "session transaction", reason = %decision.reason, "route");
-        match self.transaction.as_mut() {
-            Some(transaction) => Ok(transaction.as_mut()),
-            None => Err(sqlx::Error::WorkerCrashed),
-        }
-    }
-
-    /// Pings the session's connection if a transaction is open (a cheap liveness check).
-    pub async fn ping(&mut self) -> Result<()> {
-        if let Some(transaction) = self.transaction.as_mut() {
-            transaction.as_mut().ping().await?;
-        }
-        Ok(())
+        Ok(transaction.as_mut())
     }
 }
 

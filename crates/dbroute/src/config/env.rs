@@ -1,21 +1,7 @@
 //! Loading a [`RoutingConfig`] from environment variables, so operators change replicas
 //! without recompiling.
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `DBROUTE_PRIMARY_URL` | `primary_connection_string` |
-//! | `DBROUTE_READ_REPLICAS` | comma-separated replica URLs (weight 1, default names) |
-//! | `DBROUTE_REPLICA_<N>_URL`, `_WEIGHT`, `_NAME` | replica number N (1, 2, ...), in order of N |
-//! | `DBROUTE_GROUP_<NAME>_URLS` | comma-separated URLs of group `<name>` (lower-cased) |
-//! | `DBROUTE_GROUP_<NAME>_WRITABLE` | `GroupOptions::writable` of that group |
-//! | `DBROUTE_DEFAULT_GROUP`, `DBROUTE_READ_GROUP` | group names |
-//! | `DBROUTE_ROUTING_STRATEGY` | `round_robin` or `random` |
-//! | `DBROUTE_STICKY_AFTER_WRITE`, `DBROUTE_ENABLED` | `true` / `false` (or `1` / `0`) |
-//! | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes for every engine |
-//! | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations (`"5s"`) |
-//! | `DBROUTE_WRITE_FUNCTIONS` | comma-separated extra write functions |
-//! | `DBROUTE_LOAD_VOLATILE_FUNCTIONS` | `true` / `false` |
-//! | `DBROUTE_CLASSIFICATION_CACHE` | cache slots (`0` turns it off) |
+//! The variables are listed on [`RoutingConfig::from_env_vars`].
 //!
 //! Any other variable starting with `DBROUTE_` is an error, so a typo is caught.
 

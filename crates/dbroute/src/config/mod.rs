@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use builder::RoutingConfigBuilder;
 pub use pool::PoolConfig;
+pub(crate) use pool::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use secret::ConnectionString;
 
 pub(crate) use crate::backend::BackendKind;

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub(crate) const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Pool options. Unset fields inherit: engine, then its group, then the config, then the
 /// defaults below.
 ///
@@ -93,9 +96,9 @@ impl PoolConfig {
     /// The built-in defaults of the table above.
     pub(crate) fn defaults() -> PoolConfig {
         PoolConfig {
-            max_connections: Some(10),
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
             min_connections: Some(0),
-            acquire_timeout: Some(Duration::from_secs(5)),
+            acquire_timeout: Some(DEFAULT_ACQUIRE_TIMEOUT),
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
         }
