@@ -36,11 +36,9 @@ fn benches(c: &mut Criterion) {
         .build()
         .expect("config");
     let (router, uncached, direct) = runtime.block_on(async {
-        let uncached = PgRouter::connect_lazy(&RoutingConfig {
-            classification_cache: 0,
-            ..config.clone()
-        })
-        .expect("uncached router");
+        let mut uncached = config.clone();
+        uncached.classification_cache = 0;
+        let uncached = PgRouter::connect_lazy(&uncached).expect("uncached router");
         let router = PgRouter::connect(&config).await.expect("router");
         sqlx::raw_sql(
             "CREATE TABLE bench (id int PRIMARY KEY, v text); \

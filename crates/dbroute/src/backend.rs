@@ -1,4 +1,5 @@
-//! What differs between databases: URL parsing, pool set-up per role, `BEGIN` statements.
+//! What differs between databases: pool set-up per role, `BEGIN` statements, how errors affect
+//! transactions, and the catalog.
 //!
 //! [`Backend`] is sealed and implemented for each sqlx driver dbroute supports (behind its
 //! feature). Everything else in the crate is generic over it, as sqlx's core is over
@@ -9,17 +10,17 @@ use std::str::FromStr;
 use futures_core::future::BoxFuture;
 
 use sqlx::pool::PoolOptions;
-use sqlx::{Connection, Database, Pool};
+use sqlx::{Connection, Database, Executor, Pool};
 
 use crate::config::{
-    ConnectionString, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, EnginePlan, PoolConfig,
+    BackendKind, ConfigError, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, EnginePlan,
+    PoolConfig,
 };
-use crate::error::{Error, Result};
-pub(crate) use sealed::{BackendKind, Role};
+use crate::error::Result;
+pub(crate) use sealed::Role;
 
 pub(crate) mod sealed {
     use super::*;
-    use crate::classify::Dialect;
 
     /// Whether an engine may take writes: it decides read-only safety belts.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,52 +32,23 @@ pub(crate) mod sealed {
         Reader,
     }
 
-    /// The database family of a config, from its URLs' schemes.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    #[allow(unreachable_pub)]
-    pub enum BackendKind {
-        Postgres,
-        MySql,
-        Sqlite,
-    }
-
-    impl BackendKind {
-        pub(crate) fn from_scheme(scheme: &str) -> Option<Self> {
-            match scheme.to_ascii_lowercase().as_str() {
-                "postgres" | "postgresql" => Some(BackendKind::Postgres),
-                "mysql" | "mariadb" => Some(BackendKind::MySql),
-                "sqlite" => Some(BackendKind::Sqlite),
-                _ => None,
-            }
-        }
-
-        pub(crate) fn dialect(self) -> Dialect {
-            match self {
-                BackendKind::Postgres => Dialect::Postgres,
-                BackendKind::MySql => Dialect::MySql,
-                BackendKind::Sqlite => Dialect::Sqlite,
-            }
-        }
-
-        pub(crate) fn name(self) -> &'static str {
-            match self {
-                BackendKind::Postgres => "PostgreSQL",
-                BackendKind::MySql => "MySQL",
-                BackendKind::Sqlite => "SQLite",
-            }
-        }
-    }
-
     /// The backend-specific parts, out of users' reach: only dbroute implements them.
     pub trait Sealed: Database {
         /// Which family of URLs this backend accepts.
         const KIND: BackendKind;
 
-        /// The statement that opens a read-only transaction on a replica.
+        /// The statement that opens a read-only transaction.
         const BEGIN_READ_ONLY: &'static str;
 
         /// The statement that opens a write transaction on the primary, if not sqlx's default.
         const BEGIN_WRITE: Option<&'static str> = None;
+
+        /// Whether an error inside a transaction aborts it, so that `COMMIT` rolls back
+        /// (PostgreSQL) rather than committing the statements that succeeded (SQLite).
+        const ERROR_ABORTS_TRANSACTION: bool;
+
+        /// Whether [`volatile_functions`](Self::volatile_functions) reads a catalog.
+        const HAS_CATALOG: bool = false;
 
         /// Adjusts parsed connect options for an engine's role.
         fn prepare_options(
@@ -84,16 +56,24 @@ pub(crate) mod sealed {
             role: Role,
         ) -> <Self::Connection as Connection>::Options;
 
-        /// Adjusts pool options for an engine's role.
-        fn prepare_pool(options: PoolOptions<Self>, _role: Role) -> PoolOptions<Self> {
+        /// Adjusts pool options for an engine's role; `in_memory` for a database that lives
+        /// only as long as its connections.
+        fn prepare_pool(
+            options: PoolOptions<Self>,
+            _role: Role,
+            _in_memory: bool,
+        ) -> PoolOptions<Self> {
             options
         }
 
         /// The names of functions the database declares as having side effects (PostgreSQL:
         /// user-defined `VOLATILE` functions); `None` where the database declares none.
-        fn volatile_functions(
-            _primary: &Pool<Self>,
-        ) -> BoxFuture<'_, Result<Option<Vec<String>>, sqlx::Error>> {
+        fn volatile_functions<'c, E>(
+            _executor: E,
+        ) -> BoxFuture<'c, Result<Option<Vec<String>>, sqlx::Error>>
+        where
+            E: 'c + Executor<'c, Database = Self>,
+        {
             Box::pin(async { Ok(None) })
         }
     }
@@ -109,9 +89,14 @@ impl<DB: sealed::Sealed> Backend for DB {}
 pub(crate) fn lazy_pool<DB: Backend>(engine: &EnginePlan, role: Role) -> Result<Pool<DB>> {
     let url = &engine.url;
     let options = <<DB::Connection as Connection>::Options as FromStr>::from_str(url.expose())
-        .map_err(|e| bad_url(engine, url, &e.to_string()))?;
+        .map_err(|e| ConfigError::ConnectionString {
+            engine: engine.name.clone(),
+            url: url.redacted(),
+            reason: url.scrub(&e.to_string()),
+        })?;
     let options = DB::prepare_options(options, role);
-    let pool = DB::prepare_pool(pool_options::<DB>(engine.pool), role);
+    let in_memory = DB::KIND.is_in_memory(url);
+    let pool = DB::prepare_pool(pool_options::<DB>(engine.pool), role, in_memory);
     Ok(pool.connect_lazy_with(options))
 }
 
@@ -126,14 +111,6 @@ fn pool_options<DB: Database>(config: PoolConfig) -> PoolOptions<DB> {
         .max_lifetime(config.max_lifetime)
 }
 
-fn bad_url(engine: &EnginePlan, url: &ConnectionString, reason: &str) -> Error {
-    Error::ConnectionString {
-        engine: engine.name.clone(),
-        url: url.redacted(),
-        reason: url.scrub(reason),
-    }
-}
-
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
@@ -142,6 +119,8 @@ mod postgres {
     impl sealed::Sealed for Postgres {
         const KIND: BackendKind = BackendKind::Postgres;
         const BEGIN_READ_ONLY: &'static str = "BEGIN READ ONLY";
+        const ERROR_ABORTS_TRANSACTION: bool = true;
+        const HAS_CATALOG: bool = true;
 
         fn prepare_options(options: PgConnectOptions, role: Role) -> PgConnectOptions {
             match role {
@@ -152,12 +131,15 @@ mod postgres {
             }
         }
 
-        fn volatile_functions(
-            primary: &Pool<Postgres>,
-        ) -> BoxFuture<'_, Result<Option<Vec<String>>, sqlx::Error>> {
+        fn volatile_functions<'c, E>(
+            executor: E,
+        ) -> BoxFuture<'c, Result<Option<Vec<String>>, sqlx::Error>>
+        where
+            E: 'c + Executor<'c, Database = Postgres>,
+        {
             Box::pin(async move {
                 sqlx::query_scalar(VOLATILE_FUNCTIONS)
-                    .fetch_all(primary)
+                    .fetch_all(executor)
                     .await
                     .map(Some)
             })
@@ -189,6 +171,8 @@ mod sqlite {
         // Take the write lock up front: a deferred transaction that reads first and writes
         // later fails with SQLITE_BUSY instead of waiting.
         const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
+        // A failed statement is undone alone; the transaction goes on and commits the rest.
+        const ERROR_ABORTS_TRANSACTION: bool = false;
 
         fn prepare_options(options: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {
             let options = options
@@ -198,17 +182,28 @@ mod sqlite {
                 Role::Writer => options
                     .journal_mode(SqliteJournalMode::Wal)
                     .create_if_missing(true),
-                Role::Reader => options.read_only(true),
+                // `query_only` is a second belt, and lets a test ask a connection what it is.
+                Role::Reader => options.read_only(true).pragma("query_only", "ON"),
             }
         }
 
-        fn prepare_pool(options: PoolOptions<Sqlite>, role: Role) -> PoolOptions<Sqlite> {
-            match role {
+        fn prepare_pool(
+            options: PoolOptions<Sqlite>,
+            role: Role,
+            in_memory: bool,
+        ) -> PoolOptions<Sqlite> {
+            match (role, in_memory) {
+                // The database is its one connection: never let the pool close it.
+                (_, true) => options
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None),
                 // SQLite has one writer at a time: one connection queues writers in the pool
-                // instead of failing them with SQLITE_BUSY.
-                // Keeping it open also keeps the WAL's -shm file, which read-only connections need.
-                Role::Writer => options.max_connections(1).min_connections(1),
-                Role::Reader => options,
+                // instead of failing them with SQLITE_BUSY. Keeping it open also keeps the
+                // WAL's -shm file, which read-only connections need.
+                (Role::Writer, false) => options.max_connections(1).min_connections(1),
+                (Role::Reader, false) => options,
             }
         }
     }

@@ -1,22 +1,27 @@
-//! `sqlx::Executor` for `&Router`, [`GroupHandle`] and `&mut Session`, and `Acquire` for
-//! `&Router`: the call site is unchanged, the statement is routed.
+//! `sqlx::Executor` for `&Router`, [`GroupHandle`], `&Session` / `&mut Session` and
+//! `&Transaction` / `&mut Transaction`: the call site is unchanged, the statement is routed.
 //!
 //! sqlx hands an executor a query whose SQL text can only be read by consuming it
 //! (`Execute::sql(self)`), so [`Routed`] takes the query apart (arguments, cached statement,
 //! persistence flag, text), the router reads the text, and the same parts are handed on to the
 //! chosen pool or connection. Nothing is copied but the cached statement handle.
+//!
+//! Every executor goes the same way ([`Via`]): decide ([`Via::decide`]), then run on an
+//! engine's pool or in a unit of work's transaction. A unit's statement is decided again under
+//! the unit's lock, so the decision and the lazy `BEGIN` are one step for concurrent users.
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::{FutureExt, StreamExt, TryFutureExt};
+use futures_util::{FutureExt, StreamExt, TryFutureExt, TryStreamExt};
 use sqlx::database::Database;
 use sqlx::error::BoxDynError;
-use sqlx::pool::PoolConnection;
-use sqlx::{Acquire, Either, Error, Execute, Executor, Pool, SqlStr, Transaction};
+use sqlx::{Either, Error, Execute, Executor, SqlStr};
+use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::router::{Decision, GroupHandle, Router, Target};
-use crate::session::Session;
+use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
+use crate::router::{Engine, GroupHandle, Router};
+use crate::session::{Session, Transaction, Unit};
 
 /// A query taken apart so its SQL can be read before it is executed.
 pub(crate) struct Routed<DB: Database> {
@@ -64,22 +69,281 @@ impl<DB: Database> Execute<'_, DB> for Routed<DB> {
 
 type Step<DB> = Either<<DB as Database>::QueryResult, <DB as Database>::Row>;
 
-fn error_stream<'e, T: Send + 'e>(error: crate::Error) -> BoxStream<'e, Result<T, Error>> {
-    futures_util::stream::once(async move { Err(error.into()) }).boxed()
+/// What a statement was run on.
+pub(crate) enum Via<'c, DB: Backend> {
+    /// The router, or an explicit handle's group.
+    Router(&'c Router<DB>, Option<GroupId>),
+    /// A session.
+    Session(&'c Arc<Unit<DB>>),
+    /// An explicit transaction: every statement joins it.
+    Transaction(&'c Arc<Unit<DB>>),
 }
 
-/// The pool for a statement on the router or a handle (never a session transaction).
-fn pool_of<'r, DB: Backend>(
-    router: &'r Router<DB>,
-    sql: &str,
-    pinned: Option<usize>,
-) -> crate::Result<&'r Pool<DB>> {
-    let (group, decision) = router.decide_group(sql, pinned)?;
-    Ok(router.pool_for(group, &decision))
+impl<DB: Backend> Clone for Via<'_, DB> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<DB: Backend> Copy for Via<'_, DB> {}
+
+/// Where a statement runs.
+enum Route<'c, DB: Backend> {
+    Engine(&'c Engine<DB>, Decision),
+    Unit(Arc<Unit<DB>>),
+}
+
+impl<'c, DB: Backend> Via<'c, DB>
+where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    fn router(self) -> &'c Router<DB> {
+        match self {
+            Via::Router(router, _) => router,
+            Via::Session(unit) | Via::Transaction(unit) => &unit.router,
+        }
+    }
+
+    /// The decision, the unit it names (if any), and the unit the task may hold without
+    /// tripping the self-deadlock guard.
+    fn decide(self, sql: &str) -> crate::Result<(Decision, Option<Arc<Unit<DB>>>)> {
+        match self {
+            Via::Router(router, handle) => {
+                let (decision, link) = router.decide_in_context(sql, handle)?;
+                Ok((decision, link.and_then(Unit::from_link)))
+            }
+            Via::Session(unit) => {
+                let router = &unit.router;
+                let (scope, _) = router.context()?;
+                let state = SessionState {
+                    tx_open: unit.depth() > 0,
+                };
+                let decision = router.decide(sql, None, scope, Some(state));
+                Ok((decision, Some(Arc::clone(unit))))
+            }
+            Via::Transaction(unit) => Ok((
+                Decision {
+                    target: Target::Unit,
+                    reason: RouteReason::Transaction,
+                    classification: unit.router.classifier().classify(sql),
+                },
+                Some(Arc::clone(unit)),
+            )),
+        }
+    }
+
+    fn route(self, sql: &str) -> crate::Result<Route<'c, DB>> {
+        let router = self.router();
+        let (decision, unit) = self.decide(sql)?;
+        match decision.target {
+            Target::Group(group) => {
+                let engine = router.engine_for(group, &decision);
+                if engine.primary {
+                    router.guard().check(unit.as_ref().map(|u| u.id))?;
+                }
+                Ok(Route::Engine(engine, decision))
+            }
+            Target::Unit => unit.map(Route::Unit).ok_or_else(|| {
+                crate::Error::Sqlx(Error::Protocol(
+                    "dbroute: a session decision without a session (this is a bug)".into(),
+                ))
+            }),
+            Target::Refused(group) => Err(crate::Error::WriteOutsideSession {
+                group: router.group_name(group).to_owned(),
+            }),
+        }
+    }
+
+    /// Runs one statement for its optional row.
+    fn fetch_optional<'e>(self, routed: Routed<DB>) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
+    where
+        'c: 'e,
+    {
+        let router = self.router();
+        if !router.catalog().is_current() {
+            return async move {
+                router.ensure_catalog().await;
+                self.fetch_optional(routed).await
+            }
+            .boxed();
+        }
+        match self.route(routed.text()) {
+            Err(error) => futures_util::future::ready(Err(error.into())).boxed(),
+            Ok(Route::Engine(engine, decision)) => {
+                let changes_schema = decision.classification.changes_schema();
+                let run = engine
+                    .pool
+                    .fetch_optional(routed)
+                    .inspect_err(move |e| engine.report(e));
+                if !changes_schema {
+                    return run.boxed();
+                }
+                async move {
+                    let result = run.await;
+                    router.catalog().mark_stale();
+                    router.ensure_catalog().await;
+                    result
+                }
+                .boxed()
+            }
+            Ok(Route::Unit(unit)) => async move {
+                let mut locked = unit.lock().await?;
+                let (decision, _) = self.decide(routed.text())?;
+                if decision.target != Target::Unit {
+                    drop(locked);
+                    return self.fetch_optional(routed).await;
+                }
+                locked.ensure_open().await?;
+                log_unit(&unit, &decision);
+                let statement = locked.count_statement(decision.classification.changes_schema());
+                let result = locked.connection()?.fetch_optional(routed).await;
+                locked.record(statement, &result);
+                result
+            }
+            .boxed(),
+        }
+    }
+
+    /// Runs one statement for all its results.
+    fn fetch_many<'e>(self, routed: Routed<DB>) -> BoxStream<'e, Result<Step<DB>, Error>>
+    where
+        'c: 'e,
+    {
+        let router = self.router();
+        if !router.catalog().is_current() {
+            return Box::pin(sqlx_core::try_stream! {
+                router.ensure_catalog().await;
+                let mut steps = self.fetch_many(routed);
+                while let Some(step) = steps.try_next().await? {
+                    r#yield!(step);
+                }
+                Ok(())
+            });
+        }
+        match self.route(routed.text()) {
+            Err(error) => futures_util::stream::once(async move { Err(error.into()) }).boxed(),
+            Ok(Route::Engine(engine, decision)) => {
+                let steps = engine
+                    .pool
+                    .fetch_many(routed)
+                    .inspect_err(move |e| engine.report(e));
+                if !decision.classification.changes_schema() {
+                    return steps.boxed();
+                }
+                Box::pin(sqlx_core::try_stream! {
+                    let mut steps = steps;
+                    let mut outcome = Ok(());
+                    while let Some(step) = steps.next().await {
+                        match step {
+                            Ok(step) => r#yield!(step),
+                            Err(error) => {
+                                outcome = Err(error);
+                                break;
+                            }
+                        }
+                    }
+                    router.catalog().mark_stale();
+                    router.ensure_catalog().await;
+                    outcome
+                })
+            }
+            Ok(Route::Unit(unit)) => Box::pin(sqlx_core::try_stream! {
+                let mut locked = unit.lock().await?;
+                let (decision, _) = self.decide(routed.text())?;
+                if decision.target != Target::Unit {
+                    drop(locked);
+                    let mut steps = self.fetch_many(routed);
+                    while let Some(step) = steps.try_next().await? {
+                        r#yield!(step);
+                    }
+                    return Ok(());
+                }
+                locked.ensure_open().await?;
+                log_unit(&unit, &decision);
+                let statement = locked.count_statement(decision.classification.changes_schema());
+                let mut outcome = Ok(());
+                {
+                    let mut steps = locked.connection()?.fetch_many(routed);
+                    while let Some(step) = steps.next().await {
+                        match step {
+                            Ok(step) => r#yield!(step),
+                            Err(error) => {
+                                outcome = Err(error);
+                                break;
+                            }
+                        }
+                    }
+                }
+                locked.record(statement, &outcome);
+                outcome
+            }),
+        }
+    }
+
+    /// Prepares where the statement would run: a unit's open transaction sees the tables it
+    /// created and never waits on its own locks.
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [DB::TypeInfo],
+    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
+    where
+        'c: 'e,
+    {
+        async move {
+            match self.route(sql.as_str())? {
+                Route::Engine(engine, _) => engine.pool.prepare_with(sql, parameters).await,
+                Route::Unit(unit) => {
+                    let mut locked = unit.lock().await?;
+                    if locked.in_transaction() {
+                        return locked.connection()?.prepare_with(sql, parameters).await;
+                    }
+                    drop(locked);
+                    let primary = &self.router().primary_engine().pool;
+                    primary.prepare_with(sql, parameters).await
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// Describes where the statement would run (see [`prepare_with`](Self::prepare_with)).
+    fn describe<'e>(
+        self,
+        sql: SqlStr,
+    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, Error>>
+    where
+        'c: 'e,
+    {
+        async move {
+            match self.route(sql.as_str())? {
+                Route::Engine(engine, _) => engine.pool.describe(sql).await,
+                Route::Unit(unit) => {
+                    let mut locked = unit.lock().await?;
+                    if locked.in_transaction() {
+                        return locked.connection()?.describe(sql).await;
+                    }
+                    drop(locked);
+                    self.router().primary_engine().pool.describe(sql).await
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+fn log_unit<DB: Backend>(unit: &Unit<DB>, decision: &Decision) {
+    tracing::debug!(
+        target: "dbroute::decision",
+        engine = %unit.engine_name(),
+        unit = %unit.label(),
+        reason = %decision.reason,
+        "route"
+    );
 }
 
 macro_rules! routed_executor {
-    ($ty:ty, $router:expr, $pinned:expr) => {
+    ($ty:ty, $via:expr) => {
         impl<'c, DB: Backend> Executor<'c> for $ty
         where
             for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
@@ -91,12 +355,7 @@ macro_rules! routed_executor {
                 'c: 'e,
                 E: 'q + Execute<'q, DB>,
             {
-                let routed = Routed::new(query);
-                let (router, pinned) = ($router(self), $pinned(self));
-                match pool_of(router, routed.text(), pinned) {
-                    Ok(pool) => pool.fetch_many(routed),
-                    Err(error) => error_stream(error),
-                }
+                $via(self).fetch_many(Routed::new(query))
             }
 
             fn fetch_optional<'e, 'q: 'e, E>(
@@ -107,12 +366,7 @@ macro_rules! routed_executor {
                 'c: 'e,
                 E: 'q + Execute<'q, DB>,
             {
-                let routed = Routed::new(query);
-                let (router, pinned) = ($router(self), $pinned(self));
-                match pool_of(router, routed.text(), pinned) {
-                    Ok(pool) => pool.fetch_optional(routed),
-                    Err(error) => futures_util::future::ready(Err(error.into())).boxed(),
-                }
+                $via(self).fetch_optional(Routed::new(query))
             }
 
             fn prepare_with<'e>(
@@ -123,7 +377,7 @@ macro_rules! routed_executor {
             where
                 'c: 'e,
             {
-                $router(self).primary_pool().prepare_with(sql, parameters)
+                $via(self).prepare_with(sql, parameters)
             }
 
             #[doc(hidden)]
@@ -134,129 +388,29 @@ macro_rules! routed_executor {
             where
                 'c: 'e,
             {
-                $router(self).primary_pool().describe(sql)
+                $via(self).describe(sql)
             }
         }
     };
 }
 
-routed_executor!(&'c Router<DB>, |r: &'c Router<DB>| r, |_| None);
-routed_executor!(
-    GroupHandle<'c, DB>,
-    |h: GroupHandle<'c, DB>| h.router,
-    |h: GroupHandle<'c, DB>| Some(h.group)
-);
-
-/// Where a session's statement runs: a pool, or the session's own primary transaction.
-enum SessionRoute<'c, DB: Backend> {
-    Pool(&'c Pool<DB>),
-    Transaction(&'c mut Session<DB>, Decision),
-}
-
-fn route_session<'c, DB: Backend>(
-    session: &'c mut Session<DB>,
-    sql: &str,
-) -> crate::Result<SessionRoute<'c, DB>> {
-    let decision = session.decide(sql)?;
-    Ok(match decision.target {
-        Target::Group(group) => {
-            let session: &'c Session<DB> = session;
-            SessionRoute::Pool(session.router().pool_for(group, &decision))
-        }
-        Target::Transaction => SessionRoute::Transaction(session, decision),
-    })
-}
-
-impl<'c, DB: Backend> Executor<'c> for &'c mut Session<DB>
-where
-    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Step<DB>, Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        let routed = Routed::new(query);
-        match route_session(self, routed.text()) {
-            Err(error) => error_stream(error),
-            Ok(SessionRoute::Pool(pool)) => pool.fetch_many(routed),
-            Ok(SessionRoute::Transaction(session, decision)) => async move {
-                let conn = session.transaction(&decision).await?;
-                Ok::<_, Error>(conn.fetch_many(routed))
-            }
-            .try_flatten_stream()
-            .boxed(),
-        }
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        let routed = Routed::new(query);
-        match route_session(self, routed.text()) {
-            Err(error) => futures_util::future::ready(Err(error.into())).boxed(),
-            Ok(SessionRoute::Pool(pool)) => pool.fetch_optional(routed),
-            Ok(SessionRoute::Transaction(session, decision)) => async move {
-                let conn = session.transaction(&decision).await?;
-                conn.fetch_optional(routed).await
-            }
-            .boxed(),
-        }
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
-    where
-        'c: 'e,
-    {
-        let session: &'c Session<DB> = self;
-        session
-            .router()
-            .primary_pool()
-            .prepare_with(sql, parameters)
-    }
-
-    #[doc(hidden)]
-    fn describe<'e>(
-        self,
-        sql: SqlStr,
-    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, Error>>
-    where
-        'c: 'e,
-    {
-        let session: &'c Session<DB> = self;
-        session.router().primary_pool().describe(sql)
-    }
-}
-
-/// `acquire` hands out a primary connection and `begin` a primary transaction: code generic
-/// over `Acquire` gets the one place every statement is safe.
-impl<'c, DB: Backend> Acquire<'c> for &'c Router<DB>
-where
-    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
-{
-    type Database = DB;
-    type Connection = PoolConnection<DB>;
-
-    fn acquire(self) -> BoxFuture<'c, Result<Self::Connection, Error>> {
-        self.primary_pool().acquire().boxed()
-    }
-
-    fn begin(self) -> BoxFuture<'c, Result<Transaction<'c, DB>, Error>> {
-        async move {
-            let transaction: Transaction<'c, DB> = Router::begin(self).await?;
-            Ok(transaction)
-        }
-        .boxed()
-    }
-}
+routed_executor!(&'c Router<DB>, |router: &'c Router<DB>| Via::Router(
+    router, None
+));
+routed_executor!(GroupHandle<'c, DB>, |handle: GroupHandle<'c, DB>| {
+    Via::Router(handle.router, Some(handle.group))
+});
+routed_executor!(&'c Session<DB>, |session: &'c Session<DB>| Via::Session(
+    session.unit()
+));
+routed_executor!(&'c mut Session<DB>, |session: &'c mut Session<DB>| {
+    let session: &'c Session<DB> = session;
+    Via::Session(session.unit())
+});
+routed_executor!(&'c Transaction<DB>, |tx: &'c Transaction<DB>| {
+    Via::Transaction(tx.unit())
+});
+routed_executor!(&'c mut Transaction<DB>, |tx: &'c mut Transaction<DB>| {
+    let tx: &'c Transaction<DB> = tx;
+    Via::Transaction(tx.unit())
+});

@@ -47,16 +47,20 @@
 //! | `sqlite` | yes | [`SqliteRouter`] and [`RoutingConfig::sqlite`] (bundled libsqlite3) |
 //! | `toml` | yes | [`RoutingConfig::from_toml_str`] / [`RoutingConfig::from_toml_file`] |
 
+mod acquire;
 pub mod backend;
 pub mod classify;
 pub mod config;
 mod error;
 mod executor;
+mod guard;
+pub mod policy;
 pub mod router;
 pub mod scope;
 pub mod select;
 pub mod session;
 
+pub use acquire::PrimaryConnection;
 pub use backend::Backend;
 pub use classify::{
     BUILTIN_WRITE_FUNCTION_PREFIXES, BUILTIN_WRITE_FUNCTIONS, Classification, Classifier, Dialect,
@@ -66,14 +70,15 @@ pub use config::{
     ConnectionString, EngineSpec, GroupOptions, PoolConfig, ReplicaConfig, RoutingConfig,
     RoutingConfigBuilder,
 };
-pub use error::{Error, Result};
-pub use router::{Destination, Explanation, GroupHandle, RouteReason, Router};
+pub use error::{ConfigError, Error, Result, TomlError};
+pub use policy::RouteReason;
+pub use router::{Destination, Explanation, GroupHandle, Router};
 pub use scope::{
     RoutingContext, ScopeTarget, current_context, primary_context, replica_context,
     reset_routing_context, spawn, use_bind_group, with_current_context,
 };
 pub use select::RoutingStrategy;
-pub use session::Session;
+pub use session::{Session, Transaction, TransactionConnection};
 
 /// A router for PostgreSQL.
 #[cfg(feature = "postgres")]

@@ -1,10 +1,12 @@
-//! Task-scoped routing overrides: [`use_bind_group`], [`primary_context`],
-//! [`replica_context`], [`reset_routing_context`].
+//! Task-scoped routing context: overrides ([`use_bind_group`], [`primary_context`],
+//! [`replica_context`], [`reset_routing_context`]) and the session a task works in
+//! ([`Session::scope`](crate::Session::scope)).
 //!
-//! Each takes a future and runs it with the override in force, like the reference design's
-//! context managers, but scoped to a future instead of a block: the override ends when the
-//! future completes or is dropped, nests (the innermost scope wins), and never leaks into
-//! other tasks, because it lives in a [`tokio::task_local!`].
+//! Each takes a future and runs it with the context in force, like the reference design's
+//! context managers, but scoped to a future instead of a block: the context ends when the
+//! future completes or is dropped, nests (the innermost override wins, and an override keeps
+//! the enclosing session), and never leaks into other tasks, because it lives in a
+//! [`tokio::task_local!`].
 //!
 //! ```
 //! use dbroute::{current_context, primary_context, use_bind_group, ScopeTarget};
@@ -19,12 +21,14 @@
 //! # }
 //! ```
 //!
-//! Spawned tasks start with no override: wrap their future in [`with_current_context`] (or use
-//! [`spawn`]) to carry the spawner's override into them.
+//! Spawned tasks start with no context: wrap their future in [`with_current_context`] (or use
+//! [`spawn`]) to carry the spawner's context (override and session) into them.
 //!
 //! A scope chooses the group for *reads*. A statement that is not provably read-only still goes
 //! to the primary unless the scoped group is marked writable: a write never reaches a replica.
 
+use std::any::Any;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -43,10 +47,28 @@ pub enum ScopeTarget {
     Group(Arc<str>),
 }
 
-/// The routing override in force for the current task. [`current_context`] returns it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A session as the context holds it: type-erased, since the context is one task-local for
+/// every database type. The router asks it what the decision needs and downcasts it to run.
+pub(crate) trait EnteredSession: Send + Sync {
+    /// The session's number.
+    fn id(&self) -> u64;
+    /// Which router it belongs to ([`Router::key`](crate::Router)).
+    fn router_key(&self) -> usize;
+    /// Whether its primary transaction is open.
+    fn tx_open(&self) -> bool;
+    /// Itself, for downcasting to the concrete unit.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+/// A session entered with [`Session::scope`](crate::Session::scope).
+#[derive(Clone)]
+pub(crate) struct SessionLink(pub(crate) Arc<dyn EnteredSession>);
+
+/// The routing context in force for the current task. [`current_context`] returns it.
+#[derive(Clone, Default)]
 pub struct RoutingContext {
     target: Option<ScopeTarget>,
+    session: Option<SessionLink>,
 }
 
 impl RoutingContext {
@@ -55,27 +77,73 @@ impl RoutingContext {
         self.target.as_ref()
     }
 
-    /// A context forcing `target`.
+    /// A context forcing `target`, with no session.
     pub fn new(target: Option<ScopeTarget>) -> Self {
-        RoutingContext { target }
+        RoutingContext {
+            target,
+            session: None,
+        }
+    }
+
+    /// Whether a session is entered ([`Session::scope`](crate::Session::scope)).
+    pub fn in_session(&self) -> bool {
+        self.session.is_some()
     }
 
     /// Runs `future` with this context in force.
     pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
         CONTEXT.scope(self, future)
     }
+
+    fn with_target(mut self, target: ScopeTarget) -> Self {
+        self.target = Some(target);
+        self
+    }
 }
 
-/// The override in force for the current task (the default, "no override", outside a scope).
+impl PartialEq for RoutingContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+            && self.session.as_ref().map(|s| s.0.id()) == other.session.as_ref().map(|s| s.0.id())
+    }
+}
+
+impl Eq for RoutingContext {}
+
+impl fmt::Debug for RoutingContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutingContext")
+            .field("target", &self.target)
+            .field("session", &self.session.as_ref().map(|s| s.0.id()))
+            .finish()
+    }
+}
+
+/// The context in force for the current task (the default, "no override", outside a scope).
 pub fn current_context() -> RoutingContext {
     CONTEXT.try_with(Clone::clone).unwrap_or_default()
 }
 
-/// Calls `f` with the current override without cloning it: the router's hot path.
-pub(crate) fn with_target<R>(f: impl Fn(Option<&ScopeTarget>) -> R) -> R {
+/// Calls `f` with the current override and session without cloning them: the router's hot
+/// path.
+pub(crate) fn with_context<R>(f: impl Fn(Option<&ScopeTarget>, Option<&SessionLink>) -> R) -> R {
     CONTEXT
-        .try_with(|ctx| f(ctx.target.as_ref()))
-        .unwrap_or_else(|_| f(None))
+        .try_with(|ctx| f(ctx.target.as_ref(), ctx.session.as_ref()))
+        .unwrap_or_else(|_| f(None, None))
+}
+
+/// Runs `future` inside `session`, keeping the current override.
+pub(crate) fn enter_session<F: Future>(
+    session: SessionLink,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    let mut context = current_context();
+    context.session = Some(session);
+    context.scope(future)
+}
+
+fn with_override<F: Future>(target: ScopeTarget, future: F) -> impl Future<Output = F::Output> {
+    current_context().with_target(target).scope(future)
 }
 
 /// Runs `future` with reads routed to group `name` (an unknown name is an error when a
@@ -92,7 +160,7 @@ pub(crate) fn with_target<R>(f: impl Fn(Option<&ScopeTarget>) -> R) -> R {
 /// # Ok(()) }
 /// ```
 pub fn use_bind_group<F: Future>(name: &str, future: F) -> impl Future<Output = F::Output> {
-    RoutingContext::new(Some(ScopeTarget::Group(Arc::from(name)))).scope(future)
+    with_override(ScopeTarget::Group(Arc::from(name)), future)
 }
 
 /// Runs `future` with reads routed to the primary, for reads that must see the latest data.
@@ -106,7 +174,7 @@ pub fn use_bind_group<F: Future>(name: &str, future: F) -> impl Future<Output = 
 /// # Ok(()) }
 /// ```
 pub fn primary_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    RoutingContext::new(Some(ScopeTarget::Primary)).scope(future)
+    with_override(ScopeTarget::Primary, future)
 }
 
 /// Runs `future` with reads routed to the read group, even in a session stuck to the primary.
@@ -114,28 +182,29 @@ pub fn primary_context<F: Future>(future: F) -> impl Future<Output = F::Output> 
 ///
 /// ```no_run
 /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
-/// let mut session = router.session();
-/// sqlx::query("UPDATE stats SET hits = hits + 1").execute(&mut session).await?;
+/// let session = router.session();
+/// sqlx::query("UPDATE stats SET hits = hits + 1").execute(&session).await?;
 /// // The session is sticky now, but this report may read slightly stale data.
 /// let rows = dbroute::replica_context(async {
-///     sqlx::query("SELECT * FROM big_report").fetch_all(&mut session).await
+///     sqlx::query("SELECT * FROM big_report").fetch_all(&session).await
 /// })
 /// .await?;
 /// session.commit().await?;
 /// # Ok(()) }
 /// ```
 pub fn replica_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    RoutingContext::new(Some(ScopeTarget::Replica)).scope(future)
+    with_override(ScopeTarget::Replica, future)
 }
 
-/// Runs `future` with no override, whatever the enclosing scopes say. Framework middleware
-/// wraps each request in it, so nothing leaks from one request into the next.
+/// Runs `future` with no override and no session, whatever the enclosing scopes say.
+/// Framework middleware wraps each request in it, so nothing leaks from one request into the
+/// next.
 pub fn reset_routing_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
     RoutingContext::default().scope(future)
 }
 
-/// Wraps `future` so that it runs with the *current* override, wherever it is polled: use it
-/// for futures handed to `tokio::spawn`, which start with no override.
+/// Wraps `future` so that it runs with the *current* context (override and session),
+/// wherever it is polled: use it for futures handed to `tokio::spawn`, which start with none.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -152,7 +221,7 @@ pub fn with_current_context<F: Future>(future: F) -> impl Future<Output = F::Out
     current_context().scope(future)
 }
 
-/// `tokio::spawn`, carrying the current override into the new task.
+/// `tokio::spawn`, carrying the current context into the new task.
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,

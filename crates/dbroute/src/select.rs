@@ -11,10 +11,20 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// How an engine is picked within a group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Written `round_robin` (also `round-robin`, `RoundRobin`) or `random`, the same way in TOML,
+/// environment variables and [`str::parse`].
+///
+/// ```
+/// use dbroute::RoutingStrategy;
+///
+/// assert_eq!("round-robin".parse(), Ok(RoutingStrategy::RoundRobin));
+/// assert_eq!("Random".parse(), Ok(RoutingStrategy::Random));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RoutingStrategy {
@@ -25,8 +35,35 @@ pub enum RoutingStrategy {
     Random,
 }
 
+impl std::str::FromStr for RoutingStrategy {
+    type Err = String;
+
+    /// Case-insensitive; `-` and `_` are the same. The error does not repeat the input.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "round_robin" | "roundrobin" => Ok(RoutingStrategy::RoundRobin),
+            "random" => Ok(RoutingStrategy::Random),
+            _ => Err("not a routing strategy; use round_robin or random".into()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutingStrategy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The largest sum of weights in one group (after dividing out their common factor).
 pub(crate) const MAX_TOTAL_WEIGHT: u64 = 10_000;
+
+/// Weights whose reduced sum exceeds [`MAX_TOTAL_WEIGHT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WeightSum {
+    pub(crate) total: u64,
+    pub(crate) divisor: u32,
+}
 
 /// Picks engine indices for one group.
 #[derive(Debug)]
@@ -38,7 +75,7 @@ pub(crate) struct Picker {
 
 impl Picker {
     /// A picker over engines with these weights (each at least 1).
-    pub(crate) fn new(strategy: RoutingStrategy, weights: &[u32]) -> Result<Self, String> {
+    pub(crate) fn new(strategy: RoutingStrategy, weights: &[u32]) -> Result<Self, WeightSum> {
         Ok(Picker {
             strategy,
             sequence: smooth_sequence(weights)?.into_boxed_slice(),
@@ -71,16 +108,15 @@ impl Picker {
 }
 
 /// One period of smooth weighted round-robin over `weights`.
-fn smooth_sequence(weights: &[u32]) -> Result<Vec<u32>, String> {
+fn smooth_sequence(weights: &[u32]) -> Result<Vec<u32>, WeightSum> {
     let divisor = weights.iter().copied().fold(0, gcd).max(1);
     let weights: Vec<i64> = weights.iter().map(|w| i64::from(w / divisor)).collect();
     let total: i64 = weights.iter().sum();
     if total as u64 > MAX_TOTAL_WEIGHT {
-        return Err(format!(
-            "the weights of one group add up to {total} (after dividing by their common \
-             factor {divisor}); keep the sum at most {MAX_TOTAL_WEIGHT}, e.g. use 2 and 1 \
-             rather than 2000 and 1001"
-        ));
+        return Err(WeightSum {
+            total: total as u64,
+            divisor,
+        });
     }
     let mut current = vec![0i64; weights.len()];
     let mut sequence = Vec::with_capacity(total as usize);
@@ -127,10 +163,12 @@ mod tests {
     #[test]
     fn common_factors_shrink_the_sequence() {
         assert_eq!(smooth_sequence(&[2000, 1000]).unwrap().len(), 3);
-        assert!(
-            smooth_sequence(&[20_000, 1])
-                .unwrap_err()
-                .contains("at most 10000")
+        assert_eq!(
+            smooth_sequence(&[20_000, 1]).unwrap_err(),
+            WeightSum {
+                total: 20_001,
+                divisor: 1
+            }
         );
     }
 

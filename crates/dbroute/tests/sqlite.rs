@@ -41,9 +41,9 @@ async fn reads_use_the_reader_and_writes_the_writer() {
 async fn the_reader_is_really_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let router = router(&dir).await;
-    let mut read = router.begin_read_only().await.unwrap();
+    let read = router.begin_read_only().await.unwrap();
     let error = sqlx::query("INSERT INTO items (name) VALUES ('x')")
-        .execute(&mut *read)
+        .execute(&read)
         .await
         .unwrap_err();
     assert!(error.to_string().contains("readonly"), "{error}");
@@ -99,18 +99,16 @@ async fn explain_scopes_and_errors() {
 #[tokio::test]
 async fn disabled_routing_uses_the_writer_for_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RoutingConfig {
-        enabled: false,
-        ..RoutingConfig::sqlite(dir.path().join("d.db"))
-    };
+    let mut config = RoutingConfig::sqlite(dir.path().join("d.db"));
+    config.enabled = false;
     let router = SqliteRouter::connect(&config).await.unwrap();
     sqlx::query("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
         .execute(&router)
         .await
         .unwrap();
-    let mut tx = router.begin().await.unwrap();
+    let tx = router.begin().await.unwrap();
     sqlx::query("INSERT INTO items (name) VALUES ('x')")
-        .execute(&mut *tx)
+        .execute(&tx)
         .await
         .unwrap();
     let explained = router.explain("SELECT 1").unwrap();

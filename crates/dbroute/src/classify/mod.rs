@@ -173,11 +173,34 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Classification {
     reason: Reason,
+    changes_schema: bool,
 }
 
 impl Classification {
     pub(crate) const fn new(reason: Reason) -> Self {
-        Classification { reason }
+        Classification {
+            reason,
+            changes_schema: false,
+        }
+    }
+
+    pub(crate) const fn with_schema_change(mut self, changes_schema: bool) -> Self {
+        self.changes_schema = changes_schema;
+        self
+    }
+
+    /// Whether the text holds a statement that changes the schema (`CREATE`, `ALTER`, `DROP`,
+    /// `SELECT ... INTO`, ...): after it commits, the router reloads what it learnt from the
+    /// catalog.
+    ///
+    /// ```
+    /// use dbroute::{classify, Dialect};
+    ///
+    /// assert!(classify("SELECT 1; CREATE FUNCTION f() RETURNS int AS 'SELECT 1' LANGUAGE sql", Dialect::Postgres).changes_schema());
+    /// assert!(!classify("UPDATE t SET x = 1", Dialect::Postgres).changes_schema());
+    /// ```
+    pub const fn changes_schema(self) -> bool {
+        self.changes_schema
     }
 
     /// Where the statement may run.

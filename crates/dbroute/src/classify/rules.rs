@@ -7,9 +7,15 @@ use super::{Classification, Dialect, Reason};
 
 /// Classifies `sql`; `extra` holds function sets beyond the built-in list.
 pub(crate) fn classify(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Classification {
+    let classification = classify_unhinted(sql, dialect, extra);
     if has_primary_hint(sql) {
-        return Classification::new(Reason::Hint);
+        return Classification::new(Reason::Hint)
+            .with_schema_change(classification.changes_schema());
     }
+    classification
+}
+
+fn classify_unhinted(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Classification {
     let rules = Rules { extra };
     let (first, ambiguous) = rules.classify_text(sql, dialect, default_backslash_escapes(dialect));
     if !ambiguous || !first.is_read() {
@@ -37,6 +43,7 @@ impl Rules<'_> {
         let mut lexer = Lexer::new(sql, dialect, backslash_escapes);
         let mut statements = 0usize;
         let mut verdict = Reason::Empty;
+        let mut changes_schema = false;
         loop {
             match self.classify_statement(&mut lexer) {
                 Err(Unterminated) => return (Classification::new(Reason::Unparseable), false),
@@ -44,6 +51,7 @@ impl Rules<'_> {
                 Ok((None, false)) => continue,
                 Ok((Some(reason), at_end)) => {
                     statements += 1;
+                    changes_schema |= matches!(reason, Reason::Ddl | Reason::SelectInto);
                     verdict = match (statements, verdict, reason) {
                         (1, _, reason) => reason,
                         (_, Reason::Read, Reason::Read) => Reason::Read,
@@ -55,7 +63,10 @@ impl Rules<'_> {
                 }
             }
         }
-        (Classification::new(verdict), lexer.saw_ambiguous_backslash)
+        (
+            Classification::new(verdict).with_schema_change(changes_schema),
+            lexer.saw_ambiguous_backslash,
+        )
     }
 
     /// Classifies one statement, up to its `;` or the end of the text. Returns its reason (`None`

@@ -1,13 +1,17 @@
 //! The builder beside the plain-data [`RoutingConfig`].
 
-use super::{EngineSpec, GroupOptions, PoolConfig, RoutingConfig};
+use super::{ConnectionString, EngineSpec, GroupOptions, PoolConfig, RoutingConfig};
 use crate::error::Result;
 use crate::select::RoutingStrategy;
 
 /// Builds a [`RoutingConfig`] step by step; [`build`](Self::build) validates it.
 ///
+/// Every field of the config has a method here, so the builder (with TOML and environment
+/// variables) is how a config is made: new options arrive as new methods, never as a breaking
+/// change.
+///
 /// ```
-/// use dbroute::{ReplicaConfig, RoutingConfig, RoutingStrategy};
+/// use dbroute::{GroupOptions, ReplicaConfig, RoutingConfig, RoutingStrategy};
 ///
 /// let config = RoutingConfig::builder()
 ///     .primary("postgres://app@primary/shop")
@@ -21,6 +25,7 @@ use crate::select::RoutingStrategy;
 ///     .group("default", ["postgres://app@primary/shop"])
 ///     .group("read", ["postgres://app@replica1/shop"])
 ///     .group("analytics", ["postgres://app@warehouse/shop"])
+///     .group_options("analytics", GroupOptions::default().writable(true))
 ///     .build()?;
 /// assert_eq!(groups.engines.len(), 3);
 /// # Ok::<(), dbroute::Error>(())
@@ -33,7 +38,7 @@ pub struct RoutingConfigBuilder {
 
 impl RoutingConfigBuilder {
     /// Sets the primary's URL.
-    pub fn primary(mut self, url: impl Into<super::ConnectionString>) -> Self {
+    pub fn primary(mut self, url: impl Into<ConnectionString>) -> Self {
         self.config.primary_connection_string = Some(url.into());
         self
     }
@@ -88,7 +93,7 @@ impl RoutingConfigBuilder {
         self
     }
 
-    /// `false` sends everything to the default group's first engine (default `true`).
+    /// `false` sends everything to the primary (default `true`).
     pub fn enabled(mut self, enabled: bool) -> Self {
         self.config.enabled = enabled;
         self
@@ -97,6 +102,30 @@ impl RoutingConfigBuilder {
     /// Sets pool options for every engine.
     pub fn pool(mut self, pool: PoolConfig) -> Self {
         self.config.pool = pool;
+        self
+    }
+
+    /// Adds functions whose calls send a statement to the primary.
+    pub fn write_functions<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config
+            .write_functions
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether to load the primary's `VOLATILE` functions (PostgreSQL; default `true`).
+    pub fn load_volatile_functions(mut self, load: bool) -> Self {
+        self.config.load_volatile_functions = load;
+        self
+    }
+
+    /// Sets the classification cache's slots (`0` turns it off; default 4096).
+    pub fn classification_cache(mut self, slots: usize) -> Self {
+        self.config.classification_cache = slots;
         self
     }
 

@@ -3,14 +3,15 @@
 //!
 //! The variables are listed on [`RoutingConfig::from_env_vars`].
 //!
-//! Any other variable starting with `DBROUTE_` is an error, so a typo is caught.
+//! Any other variable starting with `DBROUTE_` is an error, so a typo is caught. Errors name
+//! the variable but never repeat its value: a URL with a password put in the wrong variable
+//! must not end up in a log.
 
 use std::collections::BTreeMap;
 
 use super::pool::parse_duration;
-use super::{GroupOptions, ReplicaConfig, RoutingConfig};
-use crate::error::{Error, Result};
-use crate::select::RoutingStrategy;
+use super::{ConfigError, GroupOptions, ReplicaConfig, RoutingConfig};
+use crate::error::Result;
 
 const PREFIX: &str = "DBROUTE_";
 
@@ -31,7 +32,7 @@ impl RoutingConfig {
     /// | `DBROUTE_REPLICA_<N>_URL`, `_WEIGHT`, `_NAME` | replica number N, in order of N |
     /// | `DBROUTE_GROUP_<NAME>_URLS`, `_WRITABLE` | engines and options of group `<name>` |
     /// | `DBROUTE_DEFAULT_GROUP`, `DBROUTE_READ_GROUP` | group names |
-    /// | `DBROUTE_ROUTING_STRATEGY` | `round_robin` or `random` |
+    /// | `DBROUTE_ROUTING_STRATEGY` | `round_robin` (or `round-robin`) or `random` |
     /// | `DBROUTE_STICKY_AFTER_WRITE`, `DBROUTE_ENABLED` | `true` / `false` |
     /// | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes |
     /// | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations |
@@ -53,6 +54,14 @@ impl RoutingConfig {
     ///
     /// let typo = RoutingConfig::from_env_vars([("DBROUTE_PRIMARY_ULR", "postgres://x/y")]);
     /// assert!(typo.unwrap_err().to_string().contains("DBROUTE_PRIMARY_ULR"));
+    ///
+    /// // A value that does not fit is named by its variable, never repeated.
+    /// let wrong = RoutingConfig::from_env_vars([
+    ///     ("DBROUTE_PRIMARY_URL", "postgres://app@primary/shop"),
+    ///     ("DBROUTE_ENABLED", "postgres://app:hunter2@primary/shop"),
+    /// ]);
+    /// let message = wrong.unwrap_err().to_string();
+    /// assert!(message.contains("DBROUTE_ENABLED: not a boolean") && !message.contains("hunter2"));
     /// # Ok::<(), dbroute::Error>(())
     /// ```
     pub fn from_env_vars<I, K, V>(vars: I) -> Result<Self>
@@ -68,19 +77,18 @@ impl RoutingConfig {
             let Some(name) = key.strip_prefix(PREFIX) else {
                 continue;
             };
-            apply(&mut config, &mut replicas, name, value).map_err(|reason| Error::Load {
-                origin: "environment".into(),
-                reason: format!("{key}: {reason}"),
+            apply(&mut config, &mut replicas, name, value).map_err(|problem| ConfigError::Env {
+                variable: key.to_owned(),
+                problem,
             })?;
         }
         for (n, replica) in replicas {
             if replica.connection_string.expose().is_empty() {
-                return Err(Error::Load {
-                    origin: "environment".into(),
-                    reason: format!(
-                        "DBROUTE_REPLICA_{n}_URL is missing but other DBROUTE_REPLICA_{n}_* are set"
-                    ),
-                });
+                return Err(ConfigError::Env {
+                    variable: format!("DBROUTE_REPLICA_{n}_URL"),
+                    problem: format!("missing, but other DBROUTE_REPLICA_{n}_* variables are set"),
+                }
+                .into());
             }
             config.read_replicas.push(replica.into());
         }
@@ -105,9 +113,9 @@ fn apply(
         "ENABLED" => config.enabled = boolean(value)?,
         "MAX_CONNECTIONS" => config.pool.max_connections = Some(number(value)?),
         "MIN_CONNECTIONS" => config.pool.min_connections = Some(number(value)?),
-        "ACQUIRE_TIMEOUT" => config.pool.acquire_timeout = Some(parse_duration(value)?),
-        "IDLE_TIMEOUT" => config.pool.idle_timeout = Some(parse_duration(value)?),
-        "MAX_LIFETIME" => config.pool.max_lifetime = Some(parse_duration(value)?),
+        "ACQUIRE_TIMEOUT" => config.pool.acquire_timeout = Some(duration(value)?),
+        "IDLE_TIMEOUT" => config.pool.idle_timeout = Some(duration(value)?),
+        "MAX_LIFETIME" => config.pool.max_lifetime = Some(duration(value)?),
         "WRITE_FUNCTIONS" => config
             .write_functions
             .extend(list(value).map(str::to_owned)),
@@ -156,6 +164,12 @@ fn apply_indexed(
     Err(unknown())
 }
 
+/// A duration, with an error that does not repeat the value.
+fn duration(value: &str) -> Result<std::time::Duration, String> {
+    parse_duration(value)
+        .map_err(|_| "not a duration; write e.g. \"250ms\", \"5s\", \"10m\" or \"1h\"".into())
+}
+
 fn unknown() -> String {
     "unknown variable; see the README's configuration reference for the DBROUTE_* names".into()
 }
@@ -168,7 +182,7 @@ fn boolean(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(format!("{value:?} is not a boolean; use true or false")),
+        _ => Err("not a boolean; use true or false (or 1/0, yes/no, on/off)".into()),
     }
 }
 
@@ -176,19 +190,5 @@ fn number(value: &str) -> Result<u32, String> {
     value
         .trim()
         .parse()
-        .map_err(|_| format!("{value:?} is not a whole number"))
-}
-
-impl std::str::FromStr for RoutingStrategy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "round_robin" | "roundrobin" => Ok(RoutingStrategy::RoundRobin),
-            "random" => Ok(RoutingStrategy::Random),
-            _ => Err(format!(
-                "{s:?} is not a routing strategy; use round_robin or random"
-            )),
-        }
-    }
+        .map_err(|_| "not a whole number".into())
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::ConfigError;
+
 pub(crate) const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -30,6 +32,7 @@ pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Most connections the pool opens.
     pub max_connections: Option<u32>,
@@ -104,20 +107,20 @@ impl PoolConfig {
         }
     }
 
-    pub(crate) fn validate(&self, owner: &str) -> Result<(), String> {
-        if self.max_connections == Some(0) {
-            return Err(format!(
-                "{owner}: max_connections is 0; set it to at least 1 (or leave it unset for 10)"
-            ));
-        }
-        if let (Some(min), Some(max)) = (self.min_connections, self.max_connections)
-            && min > max
-        {
-            return Err(format!(
-                "{owner}: min_connections ({min}) exceeds max_connections ({max}); lower it"
-            ));
-        }
-        Ok(())
+    pub(crate) fn validate(&self, owner: &str) -> Result<(), ConfigError> {
+        let problem = match (self.min_connections, self.max_connections) {
+            (_, Some(0)) => {
+                "max_connections is 0; set it to at least 1 (or leave it unset for 10)".to_owned()
+            }
+            (Some(min), Some(max)) if min > max => {
+                format!("min_connections ({min}) exceeds max_connections ({max}); lower it")
+            }
+            _ => return Ok(()),
+        };
+        Err(ConfigError::Pool {
+            owner: owner.to_owned(),
+            problem,
+        })
     }
 }
 

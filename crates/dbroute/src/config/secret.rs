@@ -1,8 +1,16 @@
 //! Connection strings that never show their password.
+//!
+//! Users write passwords into URLs unescaped (`postgres://app:pa?ss#1@db/shop`), so the parser
+//! here does not follow the URL grammar: the user info runs to the *last* `@` after the scheme,
+//! whatever `/`, `?` or `#` it holds. Where that guesses wrong, it hides too much (part of a
+//! host or path), never too little.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// Query parameters whose values are secrets.
+const SECRET_PARAMS: [&str; 4] = ["password", "pass", "pwd", "sslpassword"];
 
 /// A database URL whose password never appears in `Debug` or `Display` output.
 ///
@@ -15,10 +23,22 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(url.to_string(), "postgres://app:***@db.internal:5432/shop?password=***");
 /// assert!(!format!("{url:?}").contains("s3cret"));
 /// assert_eq!(url.expose(), "postgres://app:s3cret@db.internal:5432/shop?password=x");
+///
+/// // Unescaped `?`, `#`, `/` or `@` in a password are hidden too.
+/// let odd = ConnectionString::from("postgres://app:pa?ss#w/rd@db/shop");
+/// assert_eq!(odd.redacted(), "postgres://app:***@db/shop");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ConnectionString(String);
+
+/// The parts of a URL that matter for redaction, as byte ranges.
+struct Parts {
+    /// Where the user info starts (after `scheme://`, or after `scheme:`).
+    userinfo_start: usize,
+    /// The last `@` after the scheme, if any.
+    at: Option<usize>,
+}
 
 impl ConnectionString {
     /// Wraps a URL.
@@ -34,17 +54,12 @@ impl ConnectionString {
     /// The URL with the user-info password and any `password=` query value replaced by `***`.
     pub fn redacted(&self) -> String {
         let url = &self.0;
+        let parts = self.parts();
         let mut out = String::with_capacity(url.len());
-        let authority_start = url.find("://").map_or(0, |i| i + 3);
-        // A password may hold unescaped `/` or `@`: the user info ends at the last `@` before
-        // the query string.
-        let head_end = url[authority_start..]
-            .find(['?', '#'])
-            .map_or(url.len(), |i| authority_start + i);
-        out.push_str(&url[..authority_start]);
-        let host_start = match url[authority_start..head_end].rfind('@') {
+        let rest_start = match parts.at {
             Some(at) => {
-                let userinfo = &url[authority_start..authority_start + at];
+                let userinfo = &url[parts.userinfo_start..at];
+                out.push_str(&url[..parts.userinfo_start]);
                 match userinfo.find(':') {
                     Some(colon) => {
                         out.push_str(&userinfo[..colon]);
@@ -52,34 +67,56 @@ impl ConnectionString {
                     }
                     None => out.push_str(userinfo),
                 }
-                authority_start + at
+                at
             }
-            None => authority_start,
+            None => 0,
         };
-        out.push_str(&url[host_start..head_end]);
-        let authority_end = head_end;
-        out.push_str(&redact_query(&url[authority_end..]));
+        redact_params(&url[rest_start..], &mut out);
         out
     }
 
-    /// `text` with every occurrence of this URL's password replaced by `***`: for driver
-    /// messages that might quote the URL.
+    /// `text` with every form of this URL's secrets (as written, percent-decoded, and as Rust's
+    /// `{:?}` escapes it) replaced by `***`: for driver messages that might quote the URL.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        match self.password() {
-            Some(password) if !password.is_empty() => text.replace(password, "***"),
-            _ => text.to_owned(),
+        let mut text = text.to_owned();
+        for secret in self.secrets() {
+            for form in forms_of(secret) {
+                if !form.is_empty() && text.contains(&form) {
+                    text = text.replace(&form, "***");
+                }
+            }
         }
+        text
     }
 
-    fn password(&self) -> Option<&str> {
+    /// The user-info password and the values of secret query parameters.
+    fn secrets(&self) -> Vec<&str> {
         let url = &self.0;
-        let start = url.find("://")? + 3;
-        let head_end = url[start..]
-            .find(['?', '#'])
-            .map_or(url.len(), |i| start + i);
-        let at = url[start..head_end].rfind('@')?;
-        let (_, password) = url[start..start + at].split_once(':')?;
-        Some(password)
+        let parts = self.parts();
+        let mut secrets = Vec::new();
+        let rest_start = match parts.at {
+            Some(at) => {
+                if let Some((_, password)) = url[parts.userinfo_start..at].split_once(':') {
+                    secrets.push(password);
+                }
+                at
+            }
+            None => 0,
+        };
+        secrets.extend(
+            params(&url[rest_start..]).filter_map(|(key, value)| is_secret(key).then_some(value)),
+        );
+        secrets
+    }
+
+    fn parts(&self) -> Parts {
+        let url = &self.0;
+        let userinfo_start = match url.find("://") {
+            Some(i) => i + 3,
+            None => self.scheme().map_or(0, |s| s.len() + 1),
+        };
+        let at = url[userinfo_start..].rfind('@').map(|i| userinfo_start + i);
+        Parts { userinfo_start, at }
     }
 
     /// The scheme before `:` (`postgres`, `sqlite`, ...), lower-cased by the caller.
@@ -94,24 +131,79 @@ impl ConnectionString {
     }
 }
 
-fn redact_query(rest: &str) -> String {
-    let mut out = String::with_capacity(rest.len());
-    let mut pieces = rest.split_inclusive(['?', '&']);
-    for piece in &mut pieces {
-        let lower = piece.to_ascii_lowercase();
-        if lower.starts_with("password=") || lower.starts_with("pass=") || lower.starts_with("pwd=")
-        {
-            let key_end = piece.find('=').unwrap_or(0) + 1;
-            out.push_str(&piece[..key_end]);
-            out.push_str("***");
-            if piece.ends_with(['&', '?']) {
-                out.push_str(&piece[piece.len() - 1..]);
+/// `text` with the secrets of every URL-like string in `strings` scrubbed out.
+#[cfg(feature = "toml")]
+pub(crate) fn scrub_all<'a>(text: &str, strings: impl IntoIterator<Item = &'a str>) -> String {
+    strings.into_iter().fold(text.to_owned(), |text, s| {
+        ConnectionString::new(s).scrub(&text)
+    })
+}
+
+fn is_secret(key: &str) -> bool {
+    SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s))
+}
+
+/// `key=value` pairs after the first `?` (or `&`) of `rest`.
+fn params(rest: &str) -> impl Iterator<Item = (&str, &str)> {
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split(['&', '#'])
+        .filter_map(|pair| pair.split_once('='))
+}
+
+/// Copies `rest` into `out` with secret query values replaced by `***`.
+fn redact_params(rest: &str, out: &mut String) {
+    let Some(query_start) = rest.find('?') else {
+        out.push_str(rest);
+        return;
+    };
+    out.push_str(&rest[..=query_start]);
+    let query = &rest[query_start + 1..];
+    let mut first = true;
+    for pair in query.split('&') {
+        if !first {
+            out.push('&');
+        }
+        first = false;
+        match pair.split_once('=') {
+            Some((key, _)) if is_secret(key) => {
+                out.push_str(key);
+                out.push_str("=***");
             }
-        } else {
-            out.push_str(piece);
+            _ => out.push_str(pair),
         }
     }
-    out
+}
+
+/// A secret as written, percent-decoded, and escaped as `{:?}` prints it.
+fn forms_of(secret: &str) -> [String; 3] {
+    let debug = format!("{secret:?}");
+    let debug = debug[1..debug.len() - 1].to_owned();
+    [secret.to_owned(), percent_decode(secret), debug]
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl fmt::Debug for ConnectionString {
@@ -155,14 +247,35 @@ mod tests {
             ),
             ("mysql://u:p%40ss@h", "mysql://u:***@h"),
             ("postgres://u:pa/ss@w@h/db", "postgres://u:***@h/db"),
+            ("postgres://app:pa?ss@h/db", "postgres://app:***@h/db"),
+            ("postgres://app:pa#ss@h/db", "postgres://app:***@h/db"),
+            (
+                "postgres://app:a?b#c/d@e@h/db?x=1",
+                "postgres://app:***@h/db?x=1",
+            ),
+            ("postgres:app:pw@h/db", "postgres:app:***@h/db"),
             ("sqlite://app.db?mode=ro", "sqlite://app.db?mode=ro"),
             (
                 "postgres://u:p@h/db?PASSWORD=q",
                 "postgres://u:***@h/db?PASSWORD=***",
             ),
+            (
+                "postgres://h/db?sslpassword=k&application_name=a",
+                "postgres://h/db?sslpassword=***&application_name=a",
+            ),
         ];
         for (url, shown) in cases {
-            assert_eq!(ConnectionString::from(url).redacted(), shown);
+            assert_eq!(ConnectionString::from(url).redacted(), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn scrubbing_removes_every_form_of_the_password() {
+        let url = ConnectionString::from("postgres://u:p%40ss\"w@h/db?password=q%20r");
+        let text = "raw p%40ss\"w, decoded p@ss\"w, debug p%40ss\\\"w, param q%20r and q r";
+        let scrubbed = url.scrub(text);
+        for leak in ["p%40ss", "p@ss", "q%20r", "q r"] {
+            assert!(!scrubbed.contains(leak), "{scrubbed}");
         }
     }
 }

@@ -40,15 +40,15 @@ async fn every_corpus_read_runs_on_a_hot_standby() {
         .expect("corpus schema");
     crate::replay().await;
 
-    let config = RoutingConfig {
-        primary_connection_string: Some(in_corpus_schema(cluster.primary().url()).into()),
-        read_replicas: cluster
-            .replicas()
-            .iter()
-            .map(|r| in_corpus_schema(r.url()).into())
-            .collect(),
-        ..Default::default()
-    };
+    let config = cluster
+        .replicas()
+        .iter()
+        .fold(
+            RoutingConfig::builder().primary(in_corpus_schema(cluster.primary().url())),
+            |builder, r| builder.replica(in_corpus_schema(r.url())),
+        )
+        .build()
+        .unwrap();
     let router = PgRouter::connect(&config).await.unwrap();
     let mut reads = 0;
     let mut failures = Vec::new();

@@ -46,15 +46,22 @@ pub(crate) fn node_of(port: i32) -> Node {
 /// Primary plus both replicas (weights 1 and 1), round-robin.
 pub(crate) fn config() -> RoutingConfig {
     let cluster = cluster();
-    RoutingConfig {
-        primary_connection_string: Some(cluster.primary().url().into()),
-        read_replicas: cluster
-            .replicas()
-            .iter()
-            .map(|r| ReplicaConfig::new(r.url()).name(r.name()).into())
-            .collect(),
-        ..Default::default()
-    }
+    cluster
+        .replicas()
+        .iter()
+        .fold(
+            RoutingConfig::builder().primary(cluster.primary().url()),
+            |builder, r| builder.replica(ReplicaConfig::new(r.url()).name(r.name())),
+        )
+        .build()
+        .expect("test cluster config")
+}
+
+/// [`config`], changed by `change`.
+pub(crate) fn config_with(change: impl FnOnce(&mut RoutingConfig)) -> RoutingConfig {
+    let mut config = config();
+    change(&mut config);
+    config
 }
 
 pub(crate) async fn router() -> PgRouter {

@@ -9,11 +9,11 @@ use crate::{Node, cluster, replay, sql, table, where_runs};
 /// "Quick Start": one replica; reads go to it.
 #[tokio::test]
 async fn quick_start() {
-    let config = RoutingConfig {
-        primary_connection_string: Some(cluster().primary().url().into()),
-        read_replicas: vec![cluster().replicas()[0].url().into()],
-        ..Default::default()
-    };
+    let config = RoutingConfig::builder()
+        .primary(cluster().primary().url())
+        .replica(cluster().replicas()[0].url())
+        .build()
+        .unwrap();
     let router = PgRouter::connect(&config).await.unwrap();
     assert_eq!(where_runs(&router).await, Node::Replica(0)); // users = await repo.list()
 }
@@ -21,21 +21,21 @@ async fn quick_start() {
 /// "Multiple Replicas" with weights and names, round-robin.
 #[tokio::test]
 async fn multiple_replicas_with_weights() {
-    let config = RoutingConfig {
-        primary_connection_string: Some(cluster().primary().url().into()),
-        read_replicas: vec![
+    let config = RoutingConfig::builder()
+        .primary(cluster().primary().url())
+        .replica(
             ReplicaConfig::new(cluster().replicas()[0].url())
                 .weight(2)
-                .name("replica-1-us-east")
-                .into(),
+                .name("replica-1-us-east"),
+        )
+        .replica(
             ReplicaConfig::new(cluster().replicas()[1].url())
                 .weight(1)
-                .name("replica-2-us-west")
-                .into(),
-        ],
-        routing_strategy: RoutingStrategy::RoundRobin,
-        ..Default::default()
-    };
+                .name("replica-2-us-west"),
+        )
+        .routing_strategy(RoutingStrategy::RoundRobin)
+        .build()
+        .unwrap();
     let router = PgRouter::connect(&config).await.unwrap();
     assert_eq!(
         router.engine_names("read").unwrap(),
@@ -53,23 +53,23 @@ async fn multiple_replicas_with_weights() {
 async fn sticky_after_write() {
     let router = crate::router().await;
     let t = table(&router, "alice").await;
-    let mut session = router.session();
-    assert!(where_runs(&mut session).await.is_replica()); // repo.list()
+    let session = router.session();
+    assert!(where_runs(&session).await.is_replica()); // repo.list()
     let id: i32 = sqlx::query_scalar(sql(format!(
         "INSERT INTO {t} (note) VALUES ('Alice') RETURNING id"
     )))
-    .fetch_one(&mut session) // repo.add(User(name="Alice"))
+    .fetch_one(&session) // repo.add(User(name="Alice"))
     .await
     .unwrap();
     let name: String = sqlx::query_scalar(sql(format!("SELECT note FROM {t} WHERE id = $1")))
         .bind(id)
-        .fetch_one(&mut session) // repo.get(new_user.id): primary, sees the new row
+        .fetch_one(&session) // repo.get(new_user.id): primary, sees the new row
         .await
         .unwrap();
     assert_eq!(name, "Alice");
     session.commit().await.unwrap();
     replay().await;
-    assert!(where_runs(&mut session).await.is_replica()); // repo.list() after commit
+    assert!(where_runs(&session).await.is_replica()); // repo.list() after commit
 }
 
 /// "FOR UPDATE Detection".
@@ -81,11 +81,11 @@ async fn for_update_detection() {
         .execute(&router)
         .await
         .unwrap();
-    let mut session = router.session();
+    let session = router.session();
     let port: i32 = sqlx::query_scalar(sql(format!(
         "SELECT inet_server_port() FROM {t} WHERE id = 1 FOR UPDATE"
     )))
-    .fetch_one(&mut session)
+    .fetch_one(&session)
     .await
     .unwrap();
     assert_eq!(crate::node_of(port), Node::Primary);
@@ -98,18 +98,12 @@ async fn contexts_and_disabling() {
     let router = crate::router().await;
     assert_eq!(primary_context(where_runs(&router)).await, Node::Primary);
     assert!(replica_context(where_runs(&router)).await.is_replica());
-    let disabled = RoutingConfig {
-        engines: [
-            ("default".to_owned(), vec![cluster().primary().url().into()]),
-            (
-                "read".to_owned(),
-                vec![cluster().replicas()[0].url().into()],
-            ),
-        ]
-        .into(),
-        enabled: false,
-        ..Default::default()
-    };
+    let disabled = RoutingConfig::builder()
+        .group("default", [cluster().primary().url()])
+        .group("read", [cluster().replicas()[0].url()])
+        .enabled(false)
+        .build()
+        .unwrap();
     let router = PgRouter::connect(&disabled).await.unwrap();
     assert_eq!(where_runs(&router).await, Node::Primary);
 }

@@ -1,5 +1,9 @@
 //! Sessions: sticky after write, commit, rollback, drop, and `sticky_after_write = false`.
 
+use std::time::Duration;
+
+use dbroute::{GroupOptions, PoolConfig};
+
 use crate::{Node, replay, router, router_with, sql, table, where_runs};
 
 async fn count(executor: impl sqlx::Executor<'_, Database = sqlx::Postgres>, t: &str) -> i64 {
@@ -29,11 +33,13 @@ async fn a_session_sticks_to_its_primary_transaction_until_commit() {
     // Later reads join the transaction: they see the uncommitted row; others do not.
     assert_eq!(where_runs(&mut session).await, Node::Primary);
     assert_eq!(count(&mut session, &t).await, 1);
-    assert_eq!(
-        count(router.primary(), &t).await,
-        0,
-        "uncommitted row visible outside"
-    );
+    // (Another task: in this one, the session's open transaction makes the self-deadlock
+    // guard refuse a second primary connection.)
+    let outside = {
+        let (router, t) = (router.clone(), t.clone());
+        tokio::spawn(async move { count(router.primary(), &t).await })
+    };
+    assert_eq!(outside.await.unwrap(), 0, "uncommitted row visible outside");
     let in_tx: bool = sqlx::query_scalar("SELECT now() = statement_timestamp()")
         .fetch_one(&mut session)
         .await
@@ -52,30 +58,58 @@ async fn a_session_sticks_to_its_primary_transaction_until_commit() {
 
 #[tokio::test]
 async fn rollback_and_drop_discard_the_writes() {
-    let router = router().await;
+    // One primary connection: the dropped session's connection is the next one handed out, so
+    // the statements after the drop run on it, after its return to the pool.
+    let router = router_with(crate::config_with(|c| {
+        let one = PoolConfig::default()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(3));
+        c.groups
+            .insert("default".into(), GroupOptions::default().pool(one));
+    }))
+    .await;
     let t = table(&router, "rollback").await;
-    let insert = format!("INSERT INTO {t} (note) VALUES ('gone')");
+    let insert = format!("INSERT INTO {t} (note) VALUES ('gone') RETURNING pg_backend_pid()");
 
-    let mut session = router.session();
+    let session = router.session();
     sqlx::query(sql(insert.clone()))
-        .execute(&mut session)
+        .execute(&session)
         .await
         .unwrap();
     session.rollback().await.unwrap();
     assert!(!session.is_sticky());
-    assert!(where_runs(&mut session).await.is_replica());
+    assert!(where_runs(&session).await.is_replica());
+    assert_eq!(count(router.primary(), &t).await, 0);
 
-    {
-        let mut dropped = router.session();
-        sqlx::query(sql(insert))
-            .execute(&mut dropped)
+    let backend: i32 = {
+        let dropped = router.session();
+        let pid = sqlx::query_scalar(sql(insert))
+            .fetch_one(&dropped)
             .await
             .unwrap();
         assert!(dropped.is_sticky());
-    }
-    // The dropped session's rollback runs when its connection returns to the pool.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(count(router.primary(), &t).await, 0);
+        pid
+    };
+    // Had the drop left the transaction open, this would run inside it (on the same, only
+    // connection) and see the row; had it leaked the connection, this would time out.
+    let (pid, rows): (i32, i64) = sqlx::query_as(sql(format!(
+        "SELECT pg_backend_pid(), (SELECT count(*) FROM {t})"
+    )))
+    .fetch_one(router.primary())
+    .await
+    .unwrap();
+    assert_eq!((pid, rows), (backend, 0));
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(router.primary())
+    .await
+    .unwrap();
+    assert_eq!(
+        open, 0,
+        "no backend of the primary is left idle in transaction"
+    );
 }
 
 #[tokio::test]
@@ -96,22 +130,20 @@ async fn a_locking_read_begins_the_transaction_and_keeps_its_locks() {
     assert!(session.is_sticky());
     // Another connection cannot take the lock while the session holds it.
     let nowait = format!("SELECT id FROM {t} WHERE id = 1 FOR UPDATE NOWAIT");
-    let mut other = router.begin().await.unwrap();
-    assert!(
-        sqlx::query(sql(nowait))
-            .fetch_one(&mut *other)
-            .await
-            .is_err()
-    );
+    // (From another task: in this one, the session's open transaction makes the guard refuse
+    // a second primary connection.)
+    let other_router = router.clone();
+    let locked_out = tokio::spawn(async move {
+        let other = other_router.begin().await.unwrap();
+        sqlx::query(sql(nowait)).fetch_one(&other).await.is_err()
+    });
+    assert!(locked_out.await.unwrap());
     session.commit().await.unwrap();
 }
 
 #[tokio::test]
 async fn without_sticky_after_write_reads_keep_using_replicas() {
-    let config = dbroute::RoutingConfig {
-        sticky_after_write: false,
-        ..crate::config()
-    };
+    let config = crate::config_with(|c| c.sticky_after_write = false);
     let router = router_with(config).await;
     let t = table(&router, "nonsticky").await;
     let mut session = router.session();

@@ -6,20 +6,21 @@ use crate::{Node, cluster, router_with, where_runs};
 
 fn weighted(strategy: RoutingStrategy) -> RoutingConfig {
     let replicas = cluster().replicas();
-    RoutingConfig {
-        read_replicas: vec![
+    RoutingConfig::builder()
+        .primary(cluster().primary().url())
+        .replica(
             ReplicaConfig::new(replicas[0].url())
                 .weight(2)
-                .name("heavy")
-                .into(),
+                .name("heavy"),
+        )
+        .replica(
             ReplicaConfig::new(replicas[1].url())
                 .weight(1)
-                .name("light")
-                .into(),
-        ],
-        routing_strategy: strategy,
-        ..crate::config()
-    }
+                .name("light"),
+        )
+        .routing_strategy(strategy)
+        .build()
+        .unwrap()
 }
 
 async fn shares(strategy: RoutingStrategy, reads: usize) -> (Vec<Node>, [usize; 2]) {

@@ -1,0 +1,507 @@
+//! The [`Router`]: engines grouped by name, built from a config, and the decision of where
+//! each statement runs.
+//!
+//! The decision, in order (the first rule that applies wins; the table itself lives in
+//! [`policy`](crate::policy), as a pure function):
+//!
+//! | # | rule | reads go to | other statements go to |
+//! |---|---|---|---|
+//! | 1 | `enabled = false` | the primary | the primary |
+//! | 2 | explicit handle ([`Router::group`], [`Router::primary`], [`Router::replica`]) | that group | that group if writable, else the primary |
+//! | 3 | innermost scope ([`use_bind_group`], [`primary_context`], [`replica_context`]) | that group | that group if writable, else the primary |
+//! | 4 | [`Session`] stuck after a write (`sticky_after_write`) | the session's primary transaction | the session's primary transaction |
+//! | 5 | statement rules ([`classify`]) | the read group (or the primary when it is empty) | the primary (in a session: its transaction) |
+//!
+//! "The primary" is the default group's one engine. In a [`Session`] (or inside
+//! [`Session::scope`]), a statement that must go to the primary runs inside the session's
+//! transaction, begun on first need; a session's write aimed at another writable group is
+//! refused rather than left outside the session's transaction.
+//!
+//! The files: `mod.rs` (building a router, the decision), `handles.rs` (explicit groups),
+//! `explain.rs` (`explain` / `route`), `catalog.rs` (functions learnt from the primary).
+//!
+//! [`use_bind_group`]: crate::use_bind_group
+//! [`primary_context`]: crate::primary_context
+//! [`replica_context`]: crate::replica_context
+//! [`classify`]: crate::classify()
+//! [`Session`]: crate::Session
+//! [`Session::scope`]: crate::Session::scope
+
+mod catalog;
+mod explain;
+mod handles;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{Executor, Pool};
+
+pub use explain::{Destination, Explanation};
+pub use handles::GroupHandle;
+
+use crate::backend::{Backend, Role, lazy_pool};
+use crate::classify::{Classifier, Dialect};
+use crate::config::{ConfigError, DEFAULT_CACHE_SLOTS, Plan, RoutingConfig};
+use crate::error::{Error, Result};
+use crate::guard::Guard;
+use crate::policy::{self, Decision, Facts, GroupId, Layout, SessionState};
+use crate::scope::{ScopeTarget, SessionLink, with_context};
+use crate::select::Picker;
+use catalog::Catalog;
+
+/// Routes each statement to the primary or a replica; `&Router` is a [`sqlx::Executor`].
+///
+/// A router is a handle: cloning it is cheap and every clone shares the same pools. Build it
+/// once at start-up and share it (in axum state, an actix `Data`, a static).
+///
+/// ```no_run
+/// use dbroute::{PgRouter, RoutingConfig};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = RoutingConfig::builder()
+///     .primary("postgres://app@primary/shop")
+///     .replica("postgres://app@replica1/shop")
+///     .build()?;
+/// let router = PgRouter::connect(&config).await?;
+///
+/// // Plain read: a replica.
+/// let names: Vec<String> = sqlx::query_scalar("SELECT name FROM users").fetch_all(&router).await?;
+/// // Write (even through a fetch method): the primary.
+/// let id: i64 = sqlx::query_scalar("INSERT INTO users (name) VALUES ($1) RETURNING id")
+///     .bind("alice")
+///     .fetch_one(&router)
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Trade-offs
+///
+/// * Each statement on `&Router` runs on its own (autocommit): a read right after a write may
+///   reach a replica that has not replayed the write yet. Use a [`Session`](crate::Session)
+///   (reads after its first write stay on the primary) or
+///   [`primary_context`](crate::primary_context) where a read must see the latest data.
+/// * When the read group is empty or absent, reads go to the primary: that is a
+///   configuration choice (a single database during development), not a failover.
+/// * Pools are per engine: `max_connections = 20` with two replicas opens up to 60.
+pub struct Router<DB: Backend> {
+    inner: Arc<Inner<DB>>,
+}
+
+impl<DB: Backend> Clone for Router<DB> {
+    fn clone(&self) -> Self {
+        Router {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<DB: Backend> {
+    groups: Vec<Group<DB>>,
+    /// Whether each group takes writes when chosen explicitly, by index (for the policy).
+    writable: Box<[bool]>,
+    default_group: GroupId,
+    read_group: Option<GroupId>,
+    sticky_after_write: bool,
+    enabled: bool,
+    classifier: Classifier,
+    catalog: Catalog,
+    guard: Guard,
+    next_unit: AtomicU64,
+}
+
+struct Group<DB: Backend> {
+    name: String,
+    engines: Vec<Engine<DB>>,
+    picker: Picker,
+}
+
+/// One database server's pool, with the names errors and logs show.
+pub(crate) struct Engine<DB: Backend> {
+    pub(crate) name: String,
+    /// The URL with its password redacted, for errors.
+    pub(crate) shown_url: String,
+    pub(crate) pool: Pool<DB>,
+    /// Whether this is the primary (the default group's one engine).
+    pub(crate) primary: bool,
+}
+
+impl<DB: Backend> Engine<DB> {
+    /// Logs a failure that says the engine itself is in trouble (not the statement), naming
+    /// the engine: the driver's own error does not.
+    pub(crate) fn report(&self, error: &sqlx::Error) {
+        use sqlx::Error::*;
+        if matches!(
+            error,
+            Io(_) | Tls(_) | Protocol(_) | PoolTimedOut | PoolClosed | WorkerCrashed
+        ) {
+            tracing::warn!(
+                engine = %self.name,
+                url = %self.shown_url,
+                %error,
+                "engine failed at the connection level (unreachable, timed out or pool exhausted)"
+            );
+        }
+    }
+}
+
+impl<DB: Backend> Router<DB> {
+    /// Builds the router and opens one connection to every engine (writers first), so a bad
+    /// URL, password or unreachable server fails here rather than on the first query, then
+    /// loads the primary's catalog (`load_volatile_functions`). Pools then grow on demand up
+    /// to their `max_connections`.
+    pub async fn connect(config: &RoutingConfig) -> Result<Self>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        let router = Self::connect_lazy(config)?;
+        router.check_connections().await?;
+        if router.inner.catalog.enabled() {
+            router.refresh_volatile_functions().await?;
+        }
+        Ok(router)
+    }
+
+    /// Builds the router without connecting: each pool opens its first connection when its
+    /// first statement runs, and the primary's catalog is loaded before the first statement
+    /// is routed. Configuration errors are still reported here.
+    ///
+    /// Like sqlx's pools, it must run inside a Tokio runtime; outside one it returns an error
+    /// instead of panicking.
+    pub fn connect_lazy(config: &RoutingConfig) -> Result<Self> {
+        let plan = config.plan()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConfigError::NoRuntime.into());
+        }
+        if plan.backend != DB::KIND {
+            return Err(ConfigError::BackendMismatch {
+                config: plan.backend.name(),
+                router: DB::KIND.name(),
+            }
+            .into());
+        }
+        Self::from_plan(plan)
+    }
+
+    fn from_plan(plan: Plan) -> Result<Self> {
+        let mut groups = Vec::with_capacity(plan.groups.len());
+        for (index, group) in plan.groups.iter().enumerate() {
+            let role = if group.writable {
+                Role::Writer
+            } else {
+                Role::Reader
+            };
+            let engines = group
+                .engines
+                .iter()
+                .map(|e| {
+                    Ok(Engine {
+                        name: e.name.clone(),
+                        shown_url: e.url.redacted(),
+                        pool: lazy_pool::<DB>(e, role)?,
+                        primary: index == plan.default_group,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let weights: Vec<u32> = group.engines.iter().map(|e| e.weight).collect();
+            groups.push(Group {
+                name: group.name.clone(),
+                // Validation has checked the weights.
+                picker: Picker::new(plan.strategy, &weights)
+                    .unwrap_or_else(|_| Picker::uniform(engines.len())),
+                engines,
+            });
+        }
+        tracing::info!(
+            groups = groups.len(),
+            engines = groups.iter().map(|g| g.engines.len()).sum::<usize>(),
+            enabled = plan.enabled,
+            "dbroute router built"
+        );
+        let writable = plan.groups.iter().map(|g| g.writable).collect();
+        Ok(Router::assemble(Inner {
+            groups,
+            writable,
+            default_group: plan.default_group,
+            read_group: plan.read_group,
+            sticky_after_write: plan.sticky_after_write,
+            enabled: plan.enabled,
+            classifier: Classifier::new(plan.backend.dialect())
+                .with_write_functions(&plan.write_functions)
+                .with_cache(plan.classification_cache),
+            catalog: Catalog::new(DB::HAS_CATALOG && plan.load_volatile_functions),
+            guard: Guard::default(),
+            next_unit: AtomicU64::new(1),
+        }))
+    }
+
+    fn assemble(inner: Inner<DB>) -> Self {
+        Router {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A router over pools you already have (for tests and `#[sqlx::test]`): group
+    /// `"default"` holds `primary` (engine `primary`), group `"read"` holds `replicas`
+    /// (engines `replica-1`, ...), round-robin, sticky after write.
+    ///
+    /// The replicas' pools get the read-only belt for the connections they open from now on
+    /// (`set_connect_options`); connections a pool already holds keep their settings, so hand
+    /// over pools that have not connected yet (`connect_lazy`). The primary's catalog
+    /// (PostgreSQL `VOLATILE` functions) is loaded before the first statement is routed.
+    pub fn from_pools(primary: Pool<DB>, replicas: impl IntoIterator<Item = Pool<DB>>) -> Self {
+        let engine = |name: String, pool, primary| Engine {
+            name,
+            shown_url: "(a pool given to Router::from_pools)".to_owned(),
+            pool,
+            primary,
+        };
+        let replicas: Vec<Engine<DB>> = replicas
+            .into_iter()
+            .enumerate()
+            .map(|(i, pool)| {
+                let options = (*pool.connect_options()).clone();
+                pool.set_connect_options(DB::prepare_options(options, Role::Reader));
+                engine(format!("replica-{}", i + 1), pool, false)
+            })
+            .collect();
+        let group = |name: &str, engines: Vec<Engine<DB>>| Group {
+            name: name.to_owned(),
+            picker: Picker::uniform(engines.len()),
+            engines,
+        };
+        let has_replicas = !replicas.is_empty();
+        Router::assemble(Inner {
+            groups: vec![
+                group(
+                    crate::config::DEFAULT_GROUP,
+                    vec![engine("primary".into(), primary, true)],
+                ),
+                group(crate::config::READ_GROUP, replicas),
+            ],
+            writable: Box::new([true, false]),
+            default_group: 0,
+            read_group: has_replicas.then_some(1),
+            sticky_after_write: true,
+            enabled: true,
+            classifier: Classifier::new(DB::KIND.dialect()).with_cache(DEFAULT_CACHE_SLOTS),
+            catalog: Catalog::new(DB::HAS_CATALOG),
+            guard: Guard::default(),
+            next_unit: AtomicU64::new(1),
+        })
+    }
+
+    async fn check_connections(&self) -> Result<()> {
+        let mut groups: Vec<(usize, &Group<DB>)> = self.inner.groups.iter().enumerate().collect();
+        // SQLite readers need the writer to have created the file and switched it to WAL.
+        groups.sort_by_key(|(i, _)| !self.inner.writable[*i]);
+        for (_, group) in groups {
+            for engine in &group.engines {
+                engine
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(|source| Error::Connect {
+                        engine: engine.name.clone(),
+                        url: engine.shown_url.clone(),
+                        source,
+                    })?;
+                tracing::debug!(engine = %engine.name, group = %group.name, "engine reachable");
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of the router's groups.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.groups.iter().map(|g| g.name.as_str())
+    }
+
+    /// The names of the engines of group `name`.
+    pub fn engine_names(&self, name: &str) -> Result<Vec<&str>> {
+        let group = &self.inner.groups[self.find_group(name)?];
+        Ok(group.engines.iter().map(|e| e.name.as_str()).collect())
+    }
+
+    /// Whether sessions stick to the primary after a write.
+    pub fn sticky_after_write(&self) -> bool {
+        self.inner.sticky_after_write
+    }
+
+    /// Whether routing is on (`enabled`); off, everything runs on the primary.
+    pub fn enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// The dialect statements are classified in.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.classifier.dialect()
+    }
+
+    /// The router's classifier (with its configured and loaded functions, and its cache).
+    pub fn classifier(&self) -> &Classifier {
+        &self.inner.classifier
+    }
+
+    /// Closes every pool.
+    pub async fn close(&self) {
+        for engine in self.inner.groups.iter().flat_map(|g| &g.engines) {
+            engine.pool.close().await;
+        }
+    }
+
+    pub(crate) fn guard(&self) -> &Guard {
+        &self.inner.guard
+    }
+
+    /// A fresh number for a session or transaction, for logs and errors.
+    pub(crate) fn next_unit_id(&self) -> u64 {
+        self.inner.next_unit.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn default_group(&self) -> GroupId {
+        self.inner.default_group
+    }
+
+    pub(crate) fn group_name(&self, group: GroupId) -> &str {
+        &self.inner.groups[group].name
+    }
+
+    fn read_group(&self) -> GroupId {
+        self.inner.read_group.unwrap_or(self.inner.default_group)
+    }
+
+    fn find_group(&self, name: &str) -> Result<GroupId> {
+        self.inner
+            .groups
+            .iter()
+            .position(|g| g.name == name)
+            .ok_or_else(|| Error::UnknownGroup {
+                name: name.to_owned(),
+                known: self.group_names().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// A group as handles and scopes use it: an empty (read) group means the primary.
+    pub(crate) fn resolve_group(&self, name: &str) -> Result<GroupId> {
+        let group = self.find_group(name)?;
+        Ok(match self.inner.groups[group].engines.is_empty() {
+            true => self.inner.default_group,
+            false => group,
+        })
+    }
+
+    fn resolve_scope(&self, target: &ScopeTarget) -> Result<GroupId> {
+        match target {
+            ScopeTarget::Primary => Ok(self.inner.default_group),
+            ScopeTarget::Replica => Ok(self.read_group()),
+            ScopeTarget::Group(name) => self.resolve_group(name),
+        }
+    }
+
+    /// Identifies this router among others, for entered sessions.
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// The innermost scope's group and the entered session, if it is one of this router's.
+    pub(crate) fn context(&self) -> Result<(Option<GroupId>, Option<SessionLink>)> {
+        with_context(|target, session| {
+            let scope = target.map(|t| self.resolve_scope(t)).transpose()?;
+            let session = session.filter(|s| s.0.router_key() == self.key());
+            Ok((scope, session.cloned()))
+        })
+    }
+
+    /// The decision for a statement on the router or an explicit handle, under the current
+    /// context: its scope and, inside [`Session::scope`](crate::Session::scope), its session.
+    pub(crate) fn decide_in_context(
+        &self,
+        sql: &str,
+        handle: Option<GroupId>,
+    ) -> Result<(Decision, Option<SessionLink>)> {
+        let (scope, session) = self.context()?;
+        let state = session.as_ref().map(|s| SessionState {
+            tx_open: s.0.tx_open(),
+        });
+        Ok((self.decide(sql, handle, scope, state), session))
+    }
+
+    /// Classifies `sql` and applies the precedence table ([`policy::decide`]).
+    pub(crate) fn decide(
+        &self,
+        sql: &str,
+        handle: Option<GroupId>,
+        scope: Option<GroupId>,
+        session: Option<SessionState>,
+    ) -> Decision {
+        self.decide_facts(Facts {
+            classification: self.inner.classifier.classify(sql),
+            handle,
+            scope,
+            session,
+        })
+    }
+
+    /// Applies the precedence table to what is known.
+    pub(crate) fn decide_facts(&self, facts: Facts) -> Decision {
+        policy::decide(facts, &self.layout())
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        let inner = &*self.inner;
+        Layout {
+            default_group: inner.default_group,
+            read_group: self.read_group(),
+            writable: &inner.writable,
+            enabled: inner.enabled,
+            sticky_after_write: inner.sticky_after_write,
+        }
+    }
+
+    /// The engine a statement for `group` runs on, picked by the group's strategy.
+    pub(crate) fn engine(&self, group: GroupId) -> &Engine<DB> {
+        let mut group = &self.inner.groups[group];
+        if group.engines.is_empty() {
+            // Only an empty read group gets here (validation rejects other empty groups):
+            // its reads go to the default group, which always has its one engine.
+            group = &self.inner.groups[self.inner.default_group];
+        }
+        let index = group.picker.pick();
+        group.engines.get(index).unwrap_or(&group.engines[0])
+    }
+
+    /// The primary: the default group's one engine.
+    pub(crate) fn primary_engine(&self) -> &Engine<DB> {
+        &self.inner.groups[self.inner.default_group].engines[0]
+    }
+
+    /// The engine a [`Target::Group`](policy::Target::Group) decision runs on, logging the
+    /// route.
+    pub(crate) fn engine_for(&self, group: GroupId, decision: &Decision) -> &Engine<DB> {
+        let engine = self.engine(group);
+        tracing::debug!(
+            target: "dbroute::decision",
+            engine = %engine.name,
+            group = %self.inner.groups[group].name,
+            reason = %decision.reason,
+            "route"
+        );
+        engine
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+}
+
+impl<DB: Backend> fmt::Debug for Router<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for group in &self.inner.groups {
+            let names: Vec<&str> = group.engines.iter().map(|e| e.name.as_str()).collect();
+            map.entry(&group.name, &names);
+        }
+        map.finish()
+    }
+}
