@@ -3,6 +3,7 @@
 //! the server (`inet_server_port()`, `pg_is_in_recovery()`), never taken from the router.
 
 mod corpus_on_standby;
+mod issue_6;
 mod reference_examples;
 mod rules;
 mod scopes;
@@ -116,4 +117,82 @@ pub(crate) async fn replay() {
 /// Runs owned SQL text through sqlx (tests build their statements at run time).
 pub(crate) fn sql(text: impl Into<String>) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text.into())
+}
+
+/// `url` pointing at database `database` instead of `postgres`.
+pub(crate) fn in_database(url: &str, database: &str) -> String {
+    let base = url
+        .strip_suffix("/postgres")
+        .expect("test cluster URLs end in /postgres");
+    format!("{base}/{database}")
+}
+
+/// Creates database `name` (unique per test run) on the primary with `setup` run in it, and
+/// waits until the replicas have it.
+pub(crate) async fn database(name: &str, setup: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("{name}_{}", std::process::id());
+    let primary = cluster().primary().url();
+    let mut admin = sqlx::PgConnection::connect(&primary).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sql(statement))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+    }
+    let mut inside = sqlx::PgConnection::connect(&in_database(&primary, &name))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sql(setup.to_owned()))
+        .execute(&mut inside)
+        .await
+        .expect("database setup");
+    replay().await;
+    name
+}
+
+/// Log lines written while the guard lives, on this thread (where a current-thread test
+/// runtime runs every task).
+pub(crate) struct Logs {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    pub(crate) fn capture() -> Self {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = {
+            let lines = std::sync::Arc::clone(&lines);
+            move || LogWriter(std::sync::Arc::clone(&lines))
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        Logs {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
+    }
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

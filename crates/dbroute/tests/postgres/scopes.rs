@@ -8,7 +8,7 @@ use dbroute::{
 use crate::{Node, cluster, router, router_with, sql, table, where_runs};
 
 /// default = primary, read = replica-1, analytics = replica-2.
-fn with_analytics() -> RoutingConfig {
+pub(crate) fn with_analytics() -> RoutingConfig {
     let c = cluster();
     RoutingConfig::builder()
         .group("default", [c.primary().url()])
