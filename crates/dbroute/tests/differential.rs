@@ -114,6 +114,18 @@ fn listed_conservative() -> BTreeSet<String> {
         .collect()
 }
 
+/// The README states the corpus's size; it must be the corpus's size.
+#[test]
+fn the_readme_states_the_corpus_size() {
+    let readme = include_str!("../../../README.md");
+    let claim = readme
+        .split_once("-text corpus")
+        .and_then(|(before, _)| before.rsplit(' ').next())
+        .expect("the README states the corpus size as \"N-text corpus\"");
+    let claimed: usize = claim.replace(',', "").parse().expect("a number");
+    assert_eq!(claimed, corpus::corpus().len(), "README says {claim}");
+}
+
 #[test]
 fn the_classifier_never_says_replica_when_the_parser_sees_a_write() {
     let corpus = corpus::corpus();

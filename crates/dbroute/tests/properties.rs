@@ -2,7 +2,7 @@
 
 mod corpus;
 
-use dbroute::{Classifier, Dialect, classify};
+use dbroute::{Classifier, Dialect, Reason, classify};
 use proptest::prelude::*;
 
 fn dialect() -> impl Strategy<Value = Dialect> {
@@ -83,10 +83,16 @@ proptest! {
         let _ = classify(&text, dialect);
     }
 
+    /// A read stays a read behind a leading comment, and goes to the primary behind the
+    /// primary hint: comments are skipped, and only the leading one is a hint.
     #[test]
-    fn sql_flavoured_noise_never_panics(text in sqlish(), dialect in dialect()) {
-        let got = classify(&text, dialect);
-        prop_assert_eq!(got.is_read(), got.route() == dbroute::Route::Replica);
+    fn comments_never_change_a_read_and_the_hint_always_does(text in sqlish(), dialect in dialect()) {
+        if classify(&text, dialect).is_read() {
+            let commented = format!("/* any comment */ {text}");
+            prop_assert!(classify(&commented, dialect).is_read(), "{:?}", commented);
+            let hinted = format!("/* dbroute:primary */ {text}");
+            prop_assert_eq!(classify(&hinted, dialect).reason(), Reason::Hint, "{:?}", hinted);
+        }
     }
 
     #[test]

@@ -179,3 +179,236 @@ async fn an_empty_read_group_sends_reads_to_the_default_group_even_by_name() {
         .unwrap();
     assert_eq!(one, 1);
 }
+
+/// Which engine answered, asked of the connection itself: readers have `query_only` on.
+async fn answered_by(executor: impl sqlx::Executor<'_, Database = sqlx::Sqlite>) -> &'static str {
+    let query_only: i64 = sqlx::query_scalar("SELECT query_only FROM pragma_query_only()")
+        .fetch_one(executor)
+        .await
+        .unwrap();
+    if query_only == 1 { "reader" } else { "writer" }
+}
+
+#[tokio::test]
+async fn reads_run_on_the_reader_as_the_connection_itself_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = router(&dir).await;
+    assert_eq!(answered_by(&router).await, "reader");
+    assert_eq!(answered_by(router.primary()).await, "writer");
+    assert_eq!(primary_context(answered_by(&router)).await, "writer");
+    let session = router.session();
+    assert_eq!(answered_by(&session).await, "reader");
+    sqlx::query("INSERT INTO items (name) VALUES ('w')")
+        .execute(&session)
+        .await
+        .unwrap();
+    assert_eq!(
+        answered_by(&session).await,
+        "writer",
+        "sticky after the write"
+    );
+    session.commit().await.unwrap();
+    assert_eq!(answered_by(&session).await, "reader");
+}
+
+/// Issue 6, defect 1: routing off changes where statements run, never whether a session is a
+/// transaction.
+#[tokio::test]
+async fn routing_off_keeps_a_session_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RoutingConfig::sqlite(dir.path().join("off.db"));
+    config.enabled = false;
+    let router = SqliteRouter::connect(&config).await.unwrap();
+    sqlx::query("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        .execute(&router)
+        .await
+        .unwrap();
+    let session = router.session();
+    for name in ["a", "b"] {
+        sqlx::query("INSERT INTO items (name) VALUES (?)")
+            .bind(name)
+            .execute(&session)
+            .await
+            .unwrap();
+    }
+    assert_eq!(count(&session).await, 2);
+    session.rollback().await.unwrap();
+    assert_eq!(count(&router).await, 0);
+    {
+        let dropped = router.session();
+        sqlx::query("INSERT INTO items (name) VALUES ('c')")
+            .execute(&dropped)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        count(&router).await,
+        0,
+        "dropping the session rolled it back"
+    );
+}
+
+/// SQLite undoes a failed statement alone and goes on: the session commits the rest (unlike
+/// PostgreSQL, where the whole transaction is lost and commit says so).
+#[tokio::test]
+async fn on_sqlite_a_failed_statement_does_not_lose_the_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = router(&dir).await;
+    let session = router.session();
+    let insert = |id: i64| {
+        sqlx::query("INSERT INTO items (id, name) VALUES (?, 'x')")
+            .bind(id)
+            .execute(&session)
+    };
+    insert(1).await.unwrap();
+    assert!(insert(1).await.is_err());
+    session.commit().await.unwrap();
+    assert_eq!(count(&router).await, 1);
+}
+
+/// Issue 6, defect 5: any path works; `:memory:` is one database for reads and writes.
+#[tokio::test]
+async fn paths_of_any_form_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "q?mark.db",
+        "hash#1.db",
+        "per%cent.db",
+        "with space.db",
+        "a&b=c;d.db",
+    ] {
+        let nested = dir.path().join(format!("dir {name}"));
+        std::fs::create_dir_all(&nested).unwrap();
+        let path = nested.join(name);
+        let router = SqliteRouter::connect(&RoutingConfig::sqlite(&path))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        sqlx::query("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+            .execute(&router)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO items (name) VALUES ('x')")
+            .execute(&router)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&router).await,
+            1,
+            "{name}: the reader sees the writer's file"
+        );
+        assert_eq!(answered_by(&router).await, "reader");
+        assert!(
+            path.is_file(),
+            "{name}: the file is where it was asked to be"
+        );
+        router.close().await;
+    }
+    let router = SqliteRouter::connect(&RoutingConfig::sqlite(":memory:"))
+        .await
+        .unwrap();
+    assert_eq!(router.engine_names("default").unwrap(), ["writer"]);
+    sqlx::query("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        .execute(&router)
+        .await
+        .unwrap();
+    let session = router.session();
+    sqlx::query("INSERT INTO items (name) VALUES ('m')")
+        .execute(&session)
+        .await
+        .unwrap();
+    session.commit().await.unwrap();
+    assert_eq!(
+        count(&router).await,
+        1,
+        "reads see the one in-memory database"
+    );
+}
+
+/// Issue 6, defect 6: with SQLite's single writer held by a session, the same task's
+/// statements that need the writer fail at once; inside `scope` they join the session.
+#[tokio::test]
+async fn a_session_holding_the_writer_never_hangs_its_own_task() {
+    use std::time::Duration;
+    use tokio::time::timeout;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RoutingConfig::sqlite(dir.path().join("writer.db"));
+    // A hang would last this long: far beyond the bound below.
+    config.pool = dbroute::PoolConfig::default().acquire_timeout(Duration::from_secs(60));
+    let router = SqliteRouter::connect(&config).await.unwrap();
+    sqlx::query("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        .execute(&router)
+        .await
+        .unwrap();
+    let session = router.session();
+    sqlx::query("INSERT INTO items (name) VALUES ('s')")
+        .execute(&session)
+        .await
+        .unwrap();
+    let bound = Duration::from_secs(5);
+    let insert = || sqlx::query("INSERT INTO items (name) VALUES ('r')").execute(&router);
+    let refused = [
+        timeout(bound, insert()).await.map(|r| r.map(drop)),
+        timeout(bound, async { router.begin().await.map(drop) }).await,
+        timeout(bound, primary_context(count_result(&router)))
+            .await
+            .map(|r| r.map(drop)),
+    ];
+    for outcome in refused {
+        let error = outcome.expect("no hang").unwrap_err();
+        let routing = dbroute::Error::from_sqlx(&error).expect("a routing error");
+        assert!(routing.is_session_in_progress(), "{routing}");
+    }
+    // Inside the session's scope they join it, so its rollback undoes them.
+    session
+        .scope(async {
+            insert().await.unwrap();
+            let nested = router.begin().await.unwrap();
+            sqlx::query("INSERT INTO items (name) VALUES ('n')")
+                .execute(&nested)
+                .await
+                .unwrap();
+            nested.commit().await.unwrap();
+            assert_eq!(primary_context(count(&router)).await, 3);
+        })
+        .await;
+    session.rollback().await.unwrap();
+    assert_eq!(count(router.primary()).await, 0);
+}
+
+async fn count_result(
+    executor: impl sqlx::Executor<'_, Database = sqlx::Sqlite>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(executor)
+        .await
+}
+
+/// The shared session on SQLite: joined futures, one transaction; a savepoint's rollback keeps
+/// the outer work.
+#[tokio::test]
+async fn shared_sessions_and_savepoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = router(&dir).await;
+    let session = router.session();
+    let insert = |name: &'static str| {
+        sqlx::query("INSERT INTO items (name) VALUES (?)")
+            .bind(name)
+            .execute(&session)
+    };
+    let (a, b, c) = tokio::join!(insert("a"), insert("b"), insert("c"));
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    let savepoint = session.begin().await.unwrap();
+    assert_eq!(savepoint.depth(), 2);
+    sqlx::query("INSERT INTO items (name) VALUES ('gone')")
+        .execute(&savepoint)
+        .await
+        .unwrap();
+    assert_eq!(count(&session).await, 4);
+    savepoint.rollback().await.unwrap();
+    assert_eq!(count(&session).await, 3);
+    assert_eq!(count(&router).await, 0, "nothing committed yet");
+    session.commit().await.unwrap();
+    assert_eq!(count(&router).await, 3);
+}

@@ -32,12 +32,16 @@ const SECRET_PARAMS: [&str; 4] = ["password", "pass", "pwd", "sslpassword"];
 #[serde(transparent)]
 pub struct ConnectionString(String);
 
-/// The parts of a URL that matter for redaction, as byte ranges.
-struct Parts {
-    /// Where the user info starts (after `scheme://`, or after `scheme:`).
-    userinfo_start: usize,
-    /// The last `@` after the scheme, if any.
-    at: Option<usize>,
+/// Where a URL's secret sits, as byte offsets into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    /// `user:secret@host` (or, without `//`, `secret@host`): the secret is `start..at`.
+    UserInfo { start: usize, at: usize },
+    /// `//user:secret` cut off before its `@`: the secret is `start..end`, which no port
+    /// number looks like.
+    CutOff { start: usize, end: usize },
+    /// None in the user info.
+    None,
 }
 
 impl ConnectionString {
@@ -54,24 +58,21 @@ impl ConnectionString {
     /// The URL with the user-info password and any `password=` query value replaced by `***`.
     pub fn redacted(&self) -> String {
         let url = &self.0;
-        let parts = self.parts();
         let mut out = String::with_capacity(url.len());
-        let rest_start = match parts.at {
-            Some(at) => {
-                let userinfo = &url[parts.userinfo_start..at];
-                out.push_str(&url[..parts.userinfo_start]);
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
+        let rest = match self.secret() {
+            Secret::UserInfo { start, at } => {
+                out.push_str(&url[..start]);
+                out.push_str("***");
                 at
             }
-            None => 0,
+            Secret::CutOff { start, end } => {
+                out.push_str(&url[..start]);
+                out.push_str("***");
+                end
+            }
+            Secret::None => 0,
         };
-        redact_params(&url[rest_start..], &mut out);
+        redact_params(&url[rest..], &mut out);
         out
     }
 
@@ -92,31 +93,57 @@ impl ConnectionString {
     /// The user-info password and the values of secret query parameters.
     fn secrets(&self) -> Vec<&str> {
         let url = &self.0;
-        let parts = self.parts();
-        let mut secrets = Vec::new();
-        let rest_start = match parts.at {
-            Some(at) => {
-                if let Some((_, password)) = url[parts.userinfo_start..at].split_once(':') {
-                    secrets.push(password);
-                }
-                at
-            }
-            None => 0,
+        let (secret, rest) = match self.secret() {
+            Secret::UserInfo { start, at } => (Some(&url[start..at]), at),
+            Secret::CutOff { start, end } => (Some(&url[start..end]), end),
+            Secret::None => (None, 0),
         };
-        secrets.extend(
-            params(&url[rest_start..]).filter_map(|(key, value)| is_secret(key).then_some(value)),
-        );
-        secrets
+        secret
+            .into_iter()
+            .chain(params(&url[rest..]).filter_map(|(key, value)| is_secret(key).then_some(value)))
+            .collect()
     }
 
-    fn parts(&self) -> Parts {
+    /// Where the user info's secret is. With `scheme://`, it is what follows the user name's
+    /// `:`, up to the last `@`; without `//`, all before the last `@` after the first `:` (or
+    /// all of it), since there is no telling a user name from a password there.
+    fn secret(&self) -> Secret {
         let url = &self.0;
-        let userinfo_start = match url.find("://") {
-            Some(i) => i + 3,
-            None => self.scheme().map_or(0, |s| s.len() + 1),
+        let Some(slashes) = url.find("://") else {
+            return match url.rfind('@') {
+                Some(at) => Secret::UserInfo {
+                    start: url[..at].find(':').map_or(0, |colon| colon + 1),
+                    at,
+                },
+                None => Secret::None,
+            };
         };
-        let at = url[userinfo_start..].rfind('@').map(|i| userinfo_start + i);
-        Parts { userinfo_start, at }
+        let authority = slashes + 3;
+        if let Some(at) = url[authority..].rfind('@').map(|i| authority + i) {
+            return match url[authority..at].find(':') {
+                Some(colon) => Secret::UserInfo {
+                    start: authority + colon + 1,
+                    at,
+                },
+                None => Secret::None,
+            };
+        }
+        let end = url[authority..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| authority + i);
+        match url[authority..end].rfind(':') {
+            Some(colon) if !url[authority..].starts_with('[') => {
+                let port = &url[authority + colon + 1..end];
+                match port.bytes().all(|b| b.is_ascii_digit()) {
+                    true => Secret::None,
+                    false => Secret::CutOff {
+                        start: authority + colon + 1,
+                        end,
+                    },
+                }
+            }
+            _ => Secret::None,
+        }
     }
 
     /// The scheme before `:` (`postgres`, `sqlite`, ...), lower-cased by the caller.
@@ -253,7 +280,12 @@ mod tests {
                 "postgres://app:a?b#c/d@e@h/db?x=1",
                 "postgres://app:***@h/db?x=1",
             ),
-            ("postgres:app:pw@h/db", "postgres:app:***@h/db"),
+            ("postgres:app:pw@h/db", "postgres:***@h/db"),
+            ("app:pw@h/db", "app:***@h/db"),
+            ("pw@h/db", "***@h/db"),
+            ("postgres://app:cut-off", "postgres://app:***"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+            ("postgres://[::1]:5432/db", "postgres://[::1]:5432/db"),
             ("sqlite://app.db?mode=ro", "sqlite://app.db?mode=ro"),
             (
                 "postgres://u:p@h/db?PASSWORD=q",
