@@ -21,6 +21,10 @@ const SECRET_PARAMS: [&str; 4] = ["password", "pass", "pwd", "sslpassword"];
 ///
 /// let url = ConnectionString::from("postgres://app:s3cret@db.internal:5432/shop?password=x");
 /// assert_eq!(url.to_string(), "postgres://app:***@db.internal:5432/shop?password=***");
+///
+/// // After a password parameter, the rest is hidden too: the password may hold `&`.
+/// let query = ConnectionString::from("postgres://db/shop?user=app&password=a&b&sslmode=require");
+/// assert_eq!(query.redacted(), "postgres://db/shop?user=app&password=***");
 /// assert!(!format!("{url:?}").contains("s3cret"));
 /// assert_eq!(url.expose(), "postgres://app:s3cret@db.internal:5432/shop?password=x");
 ///
@@ -32,16 +36,16 @@ const SECRET_PARAMS: [&str; 4] = ["password", "pass", "pwd", "sslpassword"];
 #[serde(transparent)]
 pub struct ConnectionString(String);
 
-/// Where a URL's secret sits, as byte offsets into it.
+/// Where a URL's secrets sit, as byte offsets into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Secret {
-    /// `user:secret@host` (or, without `//`, `secret@host`): the secret is `start..at`.
-    UserInfo { start: usize, at: usize },
-    /// `//user:secret` cut off before its `@`: the secret is `start..end`, which no port
-    /// number looks like.
-    CutOff { start: usize, end: usize },
-    /// None in the user info.
-    None,
+struct Secrets {
+    /// The user info's secret, as a range, if any.
+    user_info: Option<(usize, usize)>,
+    /// Where the hidden tail starts: just after the first secret parameter's `=`. A password
+    /// may hold `&` or `@`, so everything after it is hidden.
+    tail: Option<usize>,
+    /// Not a URL of any database: it could be anything, a password included.
+    unknown: bool,
 }
 
 impl ConnectionString {
@@ -55,24 +59,27 @@ impl ConnectionString {
         &self.0
     }
 
-    /// The URL with the user-info password and any `password=` query value replaced by `***`.
+    /// The URL with the user-info password and any `password=` query value (and what follows
+    /// it) replaced by `***`.
     pub fn redacted(&self) -> String {
         let url = &self.0;
+        let secrets = self.secrets_at();
+        if secrets.unknown {
+            return "***".to_owned();
+        }
+        let head_end = secrets.tail.unwrap_or(url.len());
         let mut out = String::with_capacity(url.len());
-        let rest = match self.secret() {
-            Secret::UserInfo { start, at } => {
+        match secrets.user_info {
+            Some((start, end)) => {
                 out.push_str(&url[..start]);
                 out.push_str("***");
-                at
+                out.push_str(&url[end..head_end]);
             }
-            Secret::CutOff { start, end } => {
-                out.push_str(&url[..start]);
-                out.push_str("***");
-                end
-            }
-            Secret::None => 0,
-        };
-        redact_params(&url[rest..], &mut out);
+            None => out.push_str(&url[..head_end]),
+        }
+        if secrets.tail.is_some() {
+            out.push_str("***");
+        }
         out
     }
 
@@ -90,59 +97,49 @@ impl ConnectionString {
         text
     }
 
-    /// The user-info password and the values of secret query parameters.
+    /// The secret texts: the user-info password and the hidden tail.
     fn secrets(&self) -> Vec<&str> {
         let url = &self.0;
-        let (secret, rest) = match self.secret() {
-            Secret::UserInfo { start, at } => (Some(&url[start..at]), at),
-            Secret::CutOff { start, end } => (Some(&url[start..end]), end),
-            Secret::None => (None, 0),
-        };
-        secret
-            .into_iter()
-            .chain(params(&url[rest..]).filter_map(|(key, value)| is_secret(key).then_some(value)))
-            .collect()
+        let secrets = self.secrets_at();
+        if secrets.unknown {
+            return vec![url.as_str()];
+        }
+        let user_info = secrets.user_info.map(|(start, end)| &url[start..end]);
+        let tail = secrets.tail.map(|start| &url[start..]);
+        user_info.into_iter().chain(tail).collect()
     }
 
-    /// Where the user info's secret is. With `scheme://`, it is what follows the user name's
-    /// `:`, up to the last `@`; without `//`, all before the last `@` after the first `:` (or
-    /// all of it), since there is no telling a user name from a password there.
-    fn secret(&self) -> Secret {
+    /// Finds the secrets. First the first secret query parameter (anywhere: an unescaped `?`
+    /// may sit in a password), whose value and everything after it is the tail; then, in the
+    /// head before it, the user info. With `scheme://`, that is what follows the user name's
+    /// `:`, up to the last `@`; with a database's `scheme:` but no `//`, all between the
+    /// scheme and the last `@`. Text that is neither is hidden whole.
+    fn secrets_at(&self) -> Secrets {
         let url = &self.0;
-        let Some(slashes) = url.find("://") else {
-            return match url.rfind('@') {
-                Some(at) => Secret::UserInfo {
-                    start: url[..at].find(':').map_or(0, |colon| colon + 1),
-                    at,
-                },
-                None => Secret::None,
-            };
-        };
-        let authority = slashes + 3;
-        if let Some(at) = url[authority..].rfind('@').map(|i| authority + i) {
-            return match url[authority..at].find(':') {
-                Some(colon) => Secret::UserInfo {
-                    start: authority + colon + 1,
-                    at,
-                },
-                None => Secret::None,
-            };
-        }
-        let end = url[authority..]
-            .find(['/', '?', '#'])
-            .map_or(url.len(), |i| authority + i);
-        match url[authority..end].rfind(':') {
-            Some(colon) if !url[authority..].starts_with('[') => {
-                let port = &url[authority + colon + 1..end];
-                match port.bytes().all(|b| b.is_ascii_digit()) {
-                    true => Secret::None,
-                    false => Secret::CutOff {
-                        start: authority + colon + 1,
-                        end,
-                    },
+        let tail = secret_param(url);
+        let head = &url[..tail.unwrap_or(url.len())];
+        // `scheme://` only at the start: `://` further on may sit in a password.
+        let scheme = self.scheme();
+        let authority = scheme
+            .filter(|s| url[s.len()..].starts_with("://"))
+            .map(|s| s.len() + 3);
+        let user_info = match authority {
+            Some(authority) => user_info_after(head, authority),
+            None => match scheme.filter(|s| is_database_scheme(s)) {
+                Some(scheme) => head.rfind('@').map(|at| (scheme.len() + 1, at)),
+                None => {
+                    return Secrets {
+                        user_info: None,
+                        tail,
+                        unknown: true,
+                    };
                 }
-            }
-            _ => Secret::None,
+            },
+        };
+        Secrets {
+            user_info,
+            tail,
+            unknown: false,
         }
     }
 
@@ -158,6 +155,41 @@ impl ConnectionString {
     }
 }
 
+/// The user-info secret of `head` whose authority starts at `authority`: after the first `:`
+/// up to the last `@`; or, with no `@`, a "port" that is no number (a password cut off).
+fn user_info_after(head: &str, authority: usize) -> Option<(usize, usize)> {
+    if let Some(at) = head[authority..].rfind('@').map(|i| authority + i) {
+        return head[authority..at]
+            .find(':')
+            .map(|colon| (authority + colon + 1, at));
+    }
+    if head[authority..].starts_with('[') {
+        return None;
+    }
+    let end = head[authority..]
+        .find(['/', '?', '#'])
+        .map_or(head.len(), |i| authority + i);
+    let colon = authority + head[authority..end].find(':')?;
+    let port = &head[colon + 1..end];
+    let is_port = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    (!is_port).then_some((colon + 1, end))
+}
+
+/// Where the value of the first secret query parameter (`?password=`, `&pwd=`, ...) starts.
+fn secret_param(url: &str) -> Option<usize> {
+    let lower = url.to_ascii_lowercase();
+    let mut first = None;
+    for key in SECRET_PARAMS {
+        for sep in ['?', '&'] {
+            let needle = format!("{sep}{key}=");
+            if let Some(i) = lower.find(&needle) {
+                first = first.min(Some(i + needle.len())).or(Some(i + needle.len()));
+            }
+        }
+    }
+    first
+}
+
 /// `text` with the secrets of every URL-like string in `strings` scrubbed out.
 #[cfg(feature = "toml")]
 pub(crate) fn scrub_all<'a>(text: &str, strings: impl IntoIterator<Item = &'a str>) -> String {
@@ -166,40 +198,8 @@ pub(crate) fn scrub_all<'a>(text: &str, strings: impl IntoIterator<Item = &'a st
     })
 }
 
-fn is_secret(key: &str) -> bool {
-    SECRET_PARAMS.iter().any(|s| key.eq_ignore_ascii_case(s))
-}
-
-/// `key=value` pairs after the first `?` (or `&`) of `rest`.
-fn params(rest: &str) -> impl Iterator<Item = (&str, &str)> {
-    let query = rest.split_once('?').map_or("", |(_, q)| q);
-    query
-        .split(['&', '#'])
-        .filter_map(|pair| pair.split_once('='))
-}
-
-/// Copies `rest` into `out` with secret query values replaced by `***`.
-fn redact_params(rest: &str, out: &mut String) {
-    let Some(query_start) = rest.find('?') else {
-        out.push_str(rest);
-        return;
-    };
-    out.push_str(&rest[..=query_start]);
-    let query = &rest[query_start + 1..];
-    let mut first = true;
-    for pair in query.split('&') {
-        if !first {
-            out.push('&');
-        }
-        first = false;
-        match pair.split_once('=') {
-            Some((key, _)) if is_secret(key) => {
-                out.push_str(key);
-                out.push_str("=***");
-            }
-            _ => out.push_str(pair),
-        }
-    }
+fn is_database_scheme(scheme: &str) -> bool {
+    super::BackendKind::from_scheme(scheme).is_some()
 }
 
 /// A secret as written, percent-decoded, and escaped as `{:?}` prints it.
@@ -270,7 +270,7 @@ mod tests {
             ("postgres://u@h/db", "postgres://u@h/db"),
             (
                 "postgres://h:5432/db?user=u&password=p&x=1",
-                "postgres://h:5432/db?user=u&password=***&x=1",
+                "postgres://h:5432/db?user=u&password=***",
             ),
             ("mysql://u:p%40ss@h", "mysql://u:***@h"),
             ("postgres://u:pa/ss@w@h/db", "postgres://u:***@h/db"),
@@ -281,8 +281,16 @@ mod tests {
                 "postgres://app:***@h/db?x=1",
             ),
             ("postgres:app:pw@h/db", "postgres:***@h/db"),
-            ("app:pw@h/db", "app:***@h/db"),
-            ("pw@h/db", "***@h/db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("app:pw@h/db", "***"),
+            ("pw@h/db", "***"),
+            ("not a url", "***"),
+            ("app:pw://x@db/shop", "***"),
+            ("postgres://app:pw:", "postgres://app:***"),
+            (
+                "postgres://h/db?password=a&b&sslmode=require",
+                "postgres://h/db?password=***",
+            ),
             ("postgres://app:cut-off", "postgres://app:***"),
             ("postgres://h:5432/db", "postgres://h:5432/db"),
             ("postgres://[::1]:5432/db", "postgres://[::1]:5432/db"),
@@ -292,8 +300,8 @@ mod tests {
                 "postgres://u:***@h/db?PASSWORD=***",
             ),
             (
-                "postgres://h/db?sslpassword=k&application_name=a",
-                "postgres://h/db?sslpassword=***&application_name=a",
+                "postgres://h/db?application_name=a&sslpassword=k",
+                "postgres://h/db?application_name=a&sslpassword=***",
             ),
         ];
         for (url, shown) in cases {
