@@ -54,7 +54,7 @@ pub mod config;
 mod error;
 mod executor;
 mod guard;
-pub mod policy;
+mod policy;
 pub mod router;
 pub mod scope;
 pub mod select;

@@ -133,21 +133,18 @@ pub(crate) fn with_context<R>(f: impl Fn(Option<&ScopeTarget>, Option<&SessionLi
 }
 
 /// Runs `future` inside `session`, keeping the override in force where it is polled.
-pub(crate) fn enter_session<F: Future>(
-    session: SessionLink,
-    future: F,
-) -> impl Future<Output = F::Output> {
-    // The context is read when first polled, not when built: in
-    // `session.scope(primary_context(fut))` the inner scope is built first, outside the outer.
-    async move {
-        let mut context = current_context();
-        context.session = Some(session);
-        context.scope(future).await
-    }
+///
+/// The context is read when first polled, not when built: in
+/// `session.scope(primary_context(fut))` the inner scope is built first, outside the outer.
+pub(crate) async fn enter_session<F: Future>(session: SessionLink, future: F) -> F::Output {
+    let mut context = current_context();
+    context.session = Some(session);
+    context.scope(future).await
 }
 
-fn with_override<F: Future>(target: ScopeTarget, future: F) -> impl Future<Output = F::Output> {
-    async move { current_context().with_target(target).scope(future).await }
+/// Runs `future` with `target` over the context in force where it is polled.
+async fn with_override<F: Future>(target: ScopeTarget, future: F) -> F::Output {
+    current_context().with_target(target).scope(future).await
 }
 
 /// Runs `future` with reads routed to group `name` (an unknown name is an error when a

@@ -170,7 +170,9 @@ impl Error {
 }
 
 impl From<Error> for sqlx::Error {
-    /// Routing errors surface through sqlx's calls: see the [module docs](self).
+    /// Routing errors surface through sqlx's calls as `sqlx::Error::Configuration`, and a
+    /// rolled-back transaction as `sqlx::Error::Database` (SQLSTATE `25P02`); see
+    /// [`Error::from_sqlx`].
     fn from(error: Error) -> Self {
         match error {
             Error::Sqlx(inner) => inner,

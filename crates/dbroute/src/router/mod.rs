@@ -1,8 +1,8 @@
 //! The [`Router`]: engines grouped by name, built from a config, and the decision of where
 //! each statement runs.
 //!
-//! The decision, in order (the first rule that applies wins; the table itself lives in
-//! [`policy`](crate::policy), as a pure function):
+//! The decision, in order (the first rule that applies wins; the table itself is a pure
+//! function in `policy.rs`, tested without a database for every combination of inputs):
 //!
 //! | # | rule | reads go to | other statements go to |
 //! |---|---|---|---|
@@ -427,7 +427,7 @@ impl<DB: Backend> Router<DB> {
         Ok((self.decide(sql, handle, scope, state), session))
     }
 
-    /// Classifies `sql` and applies the precedence table ([`policy::decide`]).
+    /// Classifies `sql` and applies the precedence table (`policy::decide`).
     pub(crate) fn decide(
         &self,
         sql: &str,

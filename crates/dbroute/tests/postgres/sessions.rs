@@ -99,16 +99,20 @@ async fn rollback_and_drop_discard_the_writes() {
     .await
     .unwrap();
     assert_eq!((pid, rows), (backend, 0));
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' \
-         AND pid <> pg_backend_pid()",
-    )
-    .fetch_one(router.primary())
-    .await
-    .unwrap();
-    assert_eq!(
-        open, 0,
-        "no backend of the primary is left idle in transaction"
+    // Seen from outside the router: that backend is idle, not idle in a transaction.
+    let mut observer =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&crate::cluster().primary().url())
+            .await
+            .unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+        .bind(backend)
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+    // (Its release check may make it briefly active; it is never left in a transaction.)
+    assert!(
+        !state.starts_with("idle in transaction"),
+        "the dropped session's backend is {state}"
     );
 }
 
