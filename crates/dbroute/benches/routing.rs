@@ -1,12 +1,17 @@
-//! Routing overhead, measured against a real local PostgreSQL replica.
+//! Routing overhead, measured against real local PostgreSQL replicas.
 //!
 //! * `pk_select`: the same prepared primary-key SELECT, straight through the replica's own
 //!   pool and through `&Router` (whose read group is that replica). The ratio comes from
 //!   20,000 strictly alternating statements, printed before criterion's own figures.
+//! * concurrent reads over two replicas: 8 tasks on a 2-worker runtime, each alternating
+//!   strictly between two direct pools (which it alternates by itself) and a router whose
+//!   round-robin counter all tasks share; medians per path, printed.
 //! * `decision/*`: classify + pick an engine for a typical 92-byte SELECT (through the
-//!   router's classification cache, and without it), and the classifier alone.
+//!   router's classification cache, and without it), and the classifier alone; plus the
+//!   decision on one thread and on two threads at once (the picker's shared counter under
+//!   contention), printed.
 //!
-//! `cargo bench -p dbroute --bench routing` (starts its own primary + one replica).
+//! `cargo bench -p dbroute --bench routing` (starts its own primary + two replicas).
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
@@ -17,10 +22,15 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dbroute::{Dialect, PgRouter, RoutingConfig, classify};
 use dbroute_test_cluster::Cluster;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 const TYPICAL: &str =
     "SELECT id, email, display_name, created_at FROM users WHERE id = $1 AND deleted_at IS NULL";
+const QUERY: &str = "SELECT v FROM bench WHERE id = $1";
+const PAIRED_STATEMENTS: usize = 20_000;
+const TASKS: usize = 8;
+const PER_TASK: usize = 2_500;
 
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -28,18 +38,18 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let cluster = Cluster::start(1).expect("PostgreSQL cluster");
-    let replica = cluster.replicas()[0].url();
-    let config = RoutingConfig::builder()
+    let cluster = Cluster::start(2).expect("PostgreSQL cluster");
+    let replicas: Vec<String> = cluster.replicas().iter().map(|r| r.url()).collect();
+    let one_replica = RoutingConfig::builder()
         .primary(cluster.primary().url())
-        .replica(replica.clone())
+        .replica(replicas[0].clone())
         .build()
         .expect("config");
     let (router, uncached, direct) = runtime.block_on(async {
-        let mut uncached = config.clone();
+        let mut uncached = one_replica.clone();
         uncached.classification_cache = 0;
         let uncached = PgRouter::connect_lazy(&uncached).expect("uncached router");
-        let router = PgRouter::connect(&config).await.expect("router");
+        let router = PgRouter::connect(&one_replica).await.expect("router");
         sqlx::raw_sql(
             "CREATE TABLE bench (id int PRIMARY KEY, v text); \
              INSERT INTO bench SELECT g, md5(g::text) FROM generate_series(1, 1000) g",
@@ -47,67 +57,22 @@ fn benches(c: &mut Criterion) {
         .execute(&router)
         .await
         .expect("bench table");
-        let direct = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(&replica)
-            .await
-            .expect("direct pool");
-        (router, uncached, direct)
+        (router, uncached, direct_pool(&replicas[0]).await)
     });
     cluster.wait_for_replay().expect("replay");
 
-    let query = "SELECT v FROM bench WHERE id = $1";
-    let direct_once = || async {
-        let v: String = sqlx::query_scalar(query)
-            .bind(42)
-            .fetch_one(&direct)
-            .await
-            .unwrap();
-        black_box(v)
-    };
-    let router_once = || async {
-        let v: String = sqlx::query_scalar(query)
-            .bind(42)
-            .fetch_one(&router)
-            .await
-            .unwrap();
-        black_box(v)
-    };
-
-    // The ratio: strictly alternating statements, so that drift of the machine or the server
-    // over time (which moves two separately measured benches by several percent) hits both
-    // paths alike.
-    runtime.block_on(async {
-        // Round 0 warms both pools up (connections, prepared statements) and is not shown.
-        for round in 0..=3 {
-            let (mut direct_times, mut router_times) = (Vec::new(), Vec::new());
-            for i in 0..PAIRED_STATEMENTS {
-                let start = Instant::now();
-                if (i + round) % 2 == 0 {
-                    direct_once().await;
-                    direct_times.push(start.elapsed());
-                } else {
-                    router_once().await;
-                    router_times.push(start.elapsed());
-                }
-            }
-            let (d, r) = (median(&mut direct_times), median(&mut router_times));
-            if round == 0 {
-                continue;
-            }
-            println!(
-                "pk_select paired round {round}: direct median {d:.2?}, router median {r:.2?}, \
-                 ratio {:.4} ({} statements each)",
-                r.as_secs_f64() / d.as_secs_f64(),
-                direct_times.len()
-            );
-        }
-    });
+    paired_single(&runtime, &router, &direct);
+    paired_concurrent(&cluster, &replicas);
+    decision_under_contention(&router);
 
     let mut group = c.benchmark_group("pk_select");
     group.measurement_time(Duration::from_secs(8));
-    group.bench_function("direct", |b| b.to_async(&runtime).iter(direct_once));
-    group.bench_function("router", |b| b.to_async(&runtime).iter(router_once));
+    group.bench_function("direct", |b| {
+        b.to_async(&runtime).iter(|| read_once(&direct))
+    });
+    group.bench_function("router", |b| {
+        b.to_async(&runtime).iter(|| read_once(&router))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("decision");
@@ -124,7 +89,144 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-const PAIRED_STATEMENTS: usize = 20_000;
+async fn direct_pool(url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(10)
+        .connect(url)
+        .await
+        .expect("direct pool")
+}
+
+async fn read_once<'c, E>(executor: E) -> String
+where
+    E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    let v: String = sqlx::query_scalar(QUERY)
+        .bind(42)
+        .fetch_one(executor)
+        .await
+        .unwrap();
+    black_box(v)
+}
+
+/// Router vs the replica's own pool, one statement at a time, strictly alternating: drift of
+/// the machine or the server over time (which moves two separately measured benches by several
+/// percent) hits both paths alike.
+fn paired_single(runtime: &tokio::runtime::Runtime, router: &PgRouter, direct: &PgPool) {
+    runtime.block_on(async {
+        // Round 0 warms both pools up (connections, prepared statements) and is not shown.
+        for round in 0..=3 {
+            let (mut direct_times, mut router_times) = (Vec::new(), Vec::new());
+            for i in 0..PAIRED_STATEMENTS {
+                let start = Instant::now();
+                if (i + round) % 2 == 0 {
+                    read_once(direct).await;
+                    direct_times.push(start.elapsed());
+                } else {
+                    read_once(router).await;
+                    router_times.push(start.elapsed());
+                }
+            }
+            let (d, r) = (median(&mut direct_times), median(&mut router_times));
+            if round > 0 {
+                println!(
+                    "pk_select paired round {round}: direct median {d:.2?}, router median \
+                     {r:.2?}, ratio {:.4} ({} statements each)",
+                    r.as_secs_f64() / d.as_secs_f64(),
+                    direct_times.len()
+                );
+            }
+        }
+    });
+}
+
+/// Concurrent reads over two replicas: 8 tasks on 2 worker threads, each alternating strictly
+/// between the router (whose picker's counter all tasks share) and two direct pools (which it
+/// alternates by itself), so both paths meet the same load at the same moments.
+fn paired_concurrent(cluster: &Cluster, replicas: &[String]) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let two_replicas = RoutingConfig::builder()
+        .primary(cluster.primary().url())
+        .replica(replicas[0].clone())
+        .replica(replicas[1].clone())
+        .pool(dbroute::PoolConfig::default().max_connections(TASKS as u32))
+        .build()
+        .expect("config");
+    runtime.block_on(async {
+        let router = PgRouter::connect(&two_replicas).await.expect("router");
+        let pools = [
+            direct_pool(&replicas[0]).await,
+            direct_pool(&replicas[1]).await,
+        ];
+        // Round 0 warms up.
+        for round in 0..=3 {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let (router, pools) = (router.clone(), pools.clone());
+                    tokio::spawn(async move {
+                        let (mut direct, mut routed) = (Vec::new(), Vec::new());
+                        for i in 0..PER_TASK {
+                            let start = Instant::now();
+                            if (task + i) % 2 == 0 {
+                                read_once(&pools[(task + i / 2) % 2]).await;
+                                direct.push(start.elapsed());
+                            } else {
+                                read_once(&router).await;
+                                routed.push(start.elapsed());
+                            }
+                        }
+                        (direct, routed)
+                    })
+                })
+                .collect();
+            let (mut direct, mut routed) = (Vec::new(), Vec::new());
+            for task in tasks {
+                let (d, r) = task.await.expect("task");
+                direct.extend(d);
+                routed.extend(r);
+            }
+            let (d, r) = (median(&mut direct), median(&mut routed));
+            if round > 0 {
+                println!(
+                    "two replicas, {TASKS} tasks on 2 threads, round {round}: direct median \
+                     {d:.2?}, router median {r:.2?}, ratio {:.4} ({} statements each)",
+                    r.as_secs_f64() / d.as_secs_f64(),
+                    direct.len()
+                );
+            }
+        }
+    });
+}
+
+/// The decision on one thread, then on two threads at once through the same router (the
+/// round-robin counter is one shared atomic): nanoseconds per decision.
+fn decision_under_contention(router: &PgRouter) {
+    const N: u32 = 2_000_000;
+    let decide = || {
+        for _ in 0..N {
+            black_box(router.route(black_box(TYPICAL)).unwrap().engine.len());
+        }
+    };
+    for round in 1..=3 {
+        let start = Instant::now();
+        decide();
+        let alone = start.elapsed() / N;
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(decide);
+            s.spawn(decide);
+        });
+        let together = start.elapsed() / N;
+        println!(
+            "decision round {round}: {alone:.1?} alone, {together:.1?} per decision on each of \
+             two threads at once"
+        );
+    }
+}
 
 fn median(times: &mut [Duration]) -> Duration {
     times.sort_unstable();

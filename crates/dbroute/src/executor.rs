@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
-use crate::router::{Engine, GroupHandle, Router};
+use crate::router::{Engine, GroupHandle, NoSuchGroup, Router};
 use crate::session::{Session, Transaction, Unit};
 
 /// A query taken apart so its SQL can be read before it is executed.
@@ -87,6 +87,9 @@ impl<DB: Backend> Clone for Via<'_, DB> {
 
 impl<DB: Backend> Copy for Via<'_, DB> {}
 
+/// A decision and the session (if any) the statement runs in.
+type Decided<DB> = (Decision, Option<Arc<Unit<DB>>>);
+
 /// Where a statement runs.
 enum Route<'c, DB: Backend> {
     Engine(&'c Engine<DB>, Decision),
@@ -104,17 +107,18 @@ where
         }
     }
 
-    /// The decision, the unit it names (if any), and the unit the task may hold without
-    /// tripping the self-deadlock guard.
-    fn decide(self, sql: &str) -> crate::Result<(Decision, Option<Arc<Unit<DB>>>)> {
+    /// The decision and the session (if any) the statement runs in. (Errors are boxed: the
+    /// result of every statement's decision stays small.)
+    fn decide(self, sql: &str) -> Result<Decided<DB>, Box<crate::Error>> {
+        let unknown = |e: NoSuchGroup| Box::new(e.into_error(self.router()));
         match self {
             Via::Router(router, handle) => {
-                let (decision, link) = router.decide_in_context(sql, handle)?;
+                let (decision, link) = router.decide_in_context(sql, handle).map_err(unknown)?;
                 Ok((decision, link.and_then(Unit::from_link)))
             }
             Via::Session(unit) => {
                 let router = &unit.router;
-                let (scope, _) = router.context()?;
+                let (scope, _) = router.context().map_err(unknown)?;
                 let state = SessionState {
                     tx_open: unit.depth() > 0,
                 };
@@ -132,7 +136,7 @@ where
         }
     }
 
-    fn route(self, sql: &str) -> crate::Result<Route<'c, DB>> {
+    fn route(self, sql: &str) -> Result<Route<'c, DB>, Box<crate::Error>> {
         let router = self.router();
         let (decision, unit) = self.decide(sql)?;
         match decision.target {
@@ -144,13 +148,13 @@ where
                 Ok(Route::Engine(engine, decision))
             }
             Target::Unit => unit.map(Route::Unit).ok_or_else(|| {
-                crate::Error::Sqlx(Error::Protocol(
+                Box::new(crate::Error::Sqlx(Error::Protocol(
                     "dbroute: a session decision without a session (this is a bug)".into(),
-                ))
+                )))
             }),
-            Target::Refused(group) => Err(crate::Error::WriteOutsideSession {
+            Target::Refused(group) => Err(Box::new(crate::Error::WriteOutsideSession {
                 group: router.group_name(group).to_owned(),
-            }),
+            })),
         }
     }
 
@@ -168,7 +172,7 @@ where
             .boxed();
         }
         match self.route(routed.text()) {
-            Err(error) => futures_util::future::ready(Err(error.into())).boxed(),
+            Err(error) => futures_util::future::ready(Err((*error).into())).boxed(),
             Ok(Route::Engine(engine, decision)) => {
                 let changes_schema = decision.classification.changes_schema();
                 let run = engine
@@ -221,7 +225,7 @@ where
             });
         }
         match self.route(routed.text()) {
-            Err(error) => futures_util::stream::once(async move { Err(error.into()) }).boxed(),
+            Err(error) => futures_util::stream::once(async move { Err((*error).into()) }).boxed(),
             Ok(Route::Engine(engine, decision)) => {
                 let steps = engine
                     .pool

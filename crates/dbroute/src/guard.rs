@@ -47,7 +47,7 @@ impl Guard {
     }
 
     /// An error if the current task holds a primary connection in a unit other than `except`.
-    pub(crate) fn check(&self, except: Option<u64>) -> Result<(), Error> {
+    pub(crate) fn check(&self, except: Option<u64>) -> Result<(), Box<Error>> {
         if self.open.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
@@ -57,9 +57,9 @@ impl Guard {
             .iter()
             .find(|h| Some(h.unit) != except && h.owner.load(Ordering::Relaxed) == me)
         {
-            Some(holder) => Err(Error::SessionInProgress {
+            Some(holder) => Err(Box::new(Error::SessionInProgress {
                 holder: format!("{} #{}", holder.label, holder.unit),
-            }),
+            })),
             None => Ok(()),
         }
     }

@@ -117,6 +117,7 @@ pub(crate) struct Decision {
 }
 
 /// The precedence table of the module docs.
+#[inline]
 pub(crate) fn decide(facts: Facts, layout: &Layout<'_>) -> Decision {
     let classification = facts.classification;
     let decision = |target, reason| Decision {

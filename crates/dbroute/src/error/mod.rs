@@ -184,6 +184,13 @@ impl From<Error> for sqlx::Error {
     }
 }
 
+impl From<Box<Error>> for sqlx::Error {
+    /// The hot path keeps errors boxed, so that results stay small.
+    fn from(error: Box<Error>) -> Self {
+        (*error).into()
+    }
+}
+
 /// A dbroute error that reports what the database did (a rolled-back transaction), carried as
 /// `sqlx::Error::Database` so applications handle it with their other database errors.
 #[derive(Debug, thiserror::Error)]

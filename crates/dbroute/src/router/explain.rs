@@ -46,7 +46,9 @@ impl<DB: Backend> Router<DB> {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn explain(&self, sql: &str) -> Result<Explanation<'_>> {
-        let (decision, _) = self.decide_in_context(sql, None)?;
+        let (decision, _) = self
+            .decide_in_context(sql, None)
+            .map_err(|e| e.into_error(self))?;
         let group = self.group_of(&decision)?;
         Ok(Explanation {
             group: self.group_name(group),
@@ -70,7 +72,9 @@ impl<DB: Backend> Router<DB> {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn route(&self, sql: &str) -> Result<Destination<'_>> {
-        let (decision, _) = self.decide_in_context(sql, None)?;
+        let (decision, _) = self
+            .decide_in_context(sql, None)
+            .map_err(|e| e.into_error(self))?;
         let group = self.group_of(&decision)?;
         Ok(Destination {
             group: self.group_name(group),

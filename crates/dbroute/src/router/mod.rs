@@ -376,26 +376,39 @@ impl<DB: Backend> Router<DB> {
             .groups
             .iter()
             .position(|g| g.name == name)
-            .ok_or_else(|| Error::UnknownGroup {
-                name: name.to_owned(),
-                known: self.group_names().collect::<Vec<_>>().join(", "),
-            })
+            .ok_or_else(|| self.unknown_group(name))
+    }
+
+    /// The full error for a group name the router does not have.
+    pub(crate) fn unknown_group(&self, name: &str) -> Error {
+        Error::UnknownGroup {
+            name: name.to_owned(),
+            known: self.group_names().collect::<Vec<_>>().join(", "),
+        }
     }
 
     /// A group as handles and scopes use it: an empty (read) group means the primary.
-    pub(crate) fn resolve_group(&self, name: &str) -> Result<GroupId> {
-        let group = self.find_group(name)?;
-        Ok(match self.inner.groups[group].engines.is_empty() {
+    fn group_index(&self, name: &str) -> Option<GroupId> {
+        let group = self.inner.groups.iter().position(|g| g.name == name)?;
+        Some(match self.inner.groups[group].engines.is_empty() {
             true => self.inner.default_group,
             false => group,
         })
     }
 
-    fn resolve_scope(&self, target: &ScopeTarget) -> Result<GroupId> {
+    /// [`group_index`](Self::group_index), or the full error.
+    pub(crate) fn resolve_group(&self, name: &str) -> Result<GroupId> {
+        self.group_index(name)
+            .ok_or_else(|| self.unknown_group(name))
+    }
+
+    fn resolve_scope(&self, target: &ScopeTarget) -> Result<GroupId, NoSuchGroup> {
         match target {
             ScopeTarget::Primary => Ok(self.inner.default_group),
             ScopeTarget::Replica => Ok(self.read_group()),
-            ScopeTarget::Group(name) => self.resolve_group(name),
+            ScopeTarget::Group(name) => self
+                .group_index(name)
+                .ok_or_else(|| NoSuchGroup(Arc::clone(name))),
         }
     }
 
@@ -405,7 +418,8 @@ impl<DB: Backend> Router<DB> {
     }
 
     /// The innermost scope's group and the entered session, if it is one of this router's.
-    pub(crate) fn context(&self) -> Result<(Option<GroupId>, Option<SessionLink>)> {
+    #[inline]
+    pub(crate) fn context(&self) -> Result<(Option<GroupId>, Option<SessionLink>), NoSuchGroup> {
         with_context(|target, session| {
             let scope = target.map(|t| self.resolve_scope(t)).transpose()?;
             let session = session.filter(|s| s.0.router_key() == self.key());
@@ -415,11 +429,12 @@ impl<DB: Backend> Router<DB> {
 
     /// The decision for a statement on the router or an explicit handle, under the current
     /// context: its scope and, inside [`Session::scope`](crate::Session::scope), its session.
+    #[inline]
     pub(crate) fn decide_in_context(
         &self,
         sql: &str,
         handle: Option<GroupId>,
-    ) -> Result<(Decision, Option<SessionLink>)> {
+    ) -> Result<(Decision, Option<SessionLink>), NoSuchGroup> {
         let (scope, session) = self.context()?;
         let state = session.as_ref().map(|s| SessionState {
             tx_open: s.0.tx_open(),
@@ -492,6 +507,17 @@ impl<DB: Backend> Router<DB> {
 
     pub(crate) fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+}
+
+/// A scope named a group the router does not have. Small, so the hot path's results stay
+/// small; [`NoSuchGroup::into_error`] makes the full [`Error`].
+#[derive(Debug)]
+pub(crate) struct NoSuchGroup(Arc<str>);
+
+impl NoSuchGroup {
+    pub(crate) fn into_error<DB: Backend>(self, router: &Router<DB>) -> Error {
+        router.unknown_group(&self.0)
     }
 }
 

@@ -61,7 +61,7 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn begin(&self) -> Result<Transaction<DB>, sqlx::Error> {
-        let (_, session) = self.context()?;
+        let (_, session) = self.context().map_err(|e| e.into_error(self))?;
         if let Some(unit) = session.and_then(Unit::from_link) {
             return Transaction::<DB>::open_in(unit).await;
         }
@@ -90,7 +90,7 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn begin_read_only(&self) -> Result<Transaction<DB>, sqlx::Error> {
-        let (scope, _) = self.context()?;
+        let (scope, _) = self.context().map_err(|e| e.into_error(self))?;
         let facts = Facts {
             classification: Classification::new(Reason::Read),
             handle: None,
