@@ -56,31 +56,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\n-- a session: reads before its first write go to the reader, reads after it join its transaction"
     );
-    let mut session = router.session();
+    let session = router.session();
     let n: i64 = step(
         "SELECT count(*) FROM users",
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut session),
+        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&session),
     )
     .await?;
     step(
         "INSERT INTO users (name) VALUES ('dave')",
-        sqlx::query("INSERT INTO users (name) VALUES ('dave')").execute(&mut session),
+        sqlx::query("INSERT INTO users (name) VALUES ('dave')").execute(&session),
     )
     .await?;
     let m: i64 = step(
         "SELECT count(*) FROM users",
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut session),
+        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&session),
     )
     .await?;
     println!(
         "   sees its own write: {n} -> {m} users (sticky: {})",
         session.is_sticky()
     );
+
+    println!("\n-- a savepoint: work that may fail, undone alone");
+    let savepoint = session.begin().await?;
+    step(
+        "INSERT INTO users (name) VALUES ('erin')",
+        sqlx::query("INSERT INTO users (name) VALUES ('erin')").execute(&savepoint),
+    )
+    .await?;
+    savepoint.rollback().await?;
+    println!("   rolled back to the savepoint: dave stays, erin is gone");
+
+    println!("\n-- the same task asking the single writer for a second connection is told at once");
+    let refused = sqlx::query("UPDATE users SET name = 'eve' WHERE id = 1")
+        .execute(&router)
+        .await
+        .map_err(|e| dbroute::Error::from_sqlx(&e).map(ToString::to_string));
+    if let Err(Some(why)) = refused {
+        println!("   {why}");
+    }
+
+    println!("\n-- inside session.scope, statements through the router join the session");
+    session
+        .scope(run(&router, "UPDATE users SET name = 'eve' WHERE id = 1"))
+        .await?;
     session.commit().await?;
     println!("   committed (sticky: {})", session.is_sticky());
 
     println!("\n-- primary_context: a read that must see the latest data");
-    primary_context(run(&router, "SELECT count(*) FROM users")).await?;
+    primary_context(run(&router, "SELECT name FROM users WHERE id = 1")).await?;
 
     router.close().await;
     Ok(())

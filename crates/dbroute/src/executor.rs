@@ -141,10 +141,11 @@ where
         let (decision, unit) = self.decide(sql)?;
         match decision.target {
             Target::Group(group) => {
-                let engine = router.engine_for(group, &decision);
+                let engine = router.engine(group);
                 if engine.primary {
                     router.guard().check(unit.as_ref().map(|u| u.id))?;
                 }
+                router.log_route(engine, group, &decision);
                 Ok(Route::Engine(engine, decision))
             }
             Target::Unit => unit.map(Route::Unit).ok_or_else(|| {

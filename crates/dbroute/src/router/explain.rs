@@ -8,6 +8,7 @@ use crate::policy::{Decision, RouteReason, Target};
 
 /// Where a statement will run, as [`Router::explain`] answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Explanation<'r> {
     /// The group's name (the default group's for the primary and a session's transaction).
     pub group: &'r str,
@@ -22,6 +23,7 @@ pub struct Explanation<'r> {
 
 /// The engine a statement was sent to, as [`Router::route`] answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Destination<'r> {
     /// The group's name.
     pub group: &'r str,

@@ -495,6 +495,12 @@ impl<DB: Backend> Router<DB> {
     /// route.
     pub(crate) fn engine_for(&self, group: GroupId, decision: &Decision) -> &Engine<DB> {
         let engine = self.engine(group);
+        self.log_route(engine, group, decision);
+        engine
+    }
+
+    /// The `dbroute::decision` event of a statement sent to an engine.
+    pub(crate) fn log_route(&self, engine: &Engine<DB>, group: GroupId, decision: &Decision) {
         tracing::debug!(
             target: "dbroute::decision",
             engine = %engine.name,
@@ -502,7 +508,6 @@ impl<DB: Backend> Router<DB> {
             reason = %decision.reason,
             "route"
         );
-        engine
     }
 
     pub(crate) fn catalog(&self) -> &Catalog {

@@ -114,9 +114,11 @@ impl<DB: Backend> Router<DB> {
 }
 
 impl<DB: Backend> Session<DB> {
-    /// "Am I stuck to the primary?": a write has begun a transaction that later reads join.
+    /// "Am I stuck to the primary?": a write has begun a transaction that later reads join
+    /// (with `sticky_after_write`, or with routing off, where everything runs on the primary).
     pub fn is_sticky(&self) -> bool {
-        self.in_transaction() && self.router().sticky_after_write()
+        let router = self.router();
+        self.in_transaction() && (router.sticky_after_write() || !router.enabled())
     }
 
     /// Whether the session holds an open primary transaction.

@@ -79,7 +79,9 @@ where
     /// Opens a `READ ONLY` transaction where a read would go now (a replica picked by the
     /// strategy, or the group of the current scope: the primary inside
     /// [`primary_context`](crate::primary_context)), so that a multi-statement read sees one
-    /// consistent snapshot. Writes inside it fail.
+    /// consistent snapshot. Writes inside it fail. (On the primary, it needs a connection of
+    /// its own: in a task that holds a session's primary transaction it is refused with
+    /// [`Error::SessionInProgress`](crate::Error::SessionInProgress).)
     ///
     /// ```no_run
     /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
