@@ -2,7 +2,8 @@
 //!
 //! * `pk_select`: the same prepared primary-key SELECT, straight through the replica's own
 //!   pool and through `&Router` (whose read group is that replica). The ratio comes from
-//!   20,000 strictly alternating statements, printed before criterion's own figures.
+//!   30,000 statements in strict rotation with a second, identical direct pool (whose ratio to
+//!   the first is the noise floor), printed before criterion's own figures.
 //! * concurrent reads over two replicas: 8 tasks on a 2-worker runtime, each alternating
 //!   strictly between two direct pools (which it alternates by itself) and a router whose
 //!   round-robin counter all tasks share; medians per path, printed.
@@ -28,7 +29,7 @@ use sqlx::postgres::PgPoolOptions;
 const TYPICAL: &str =
     "SELECT id, email, display_name, created_at FROM users WHERE id = $1 AND deleted_at IS NULL";
 const QUERY: &str = "SELECT v FROM bench WHERE id = $1";
-const PAIRED_STATEMENTS: usize = 20_000;
+const PAIRED_STATEMENTS: usize = 30_000;
 const TASKS: usize = 8;
 const PER_TASK: usize = 2_500;
 
@@ -45,7 +46,7 @@ fn benches(c: &mut Criterion) {
         .replica(replicas[0].clone())
         .build()
         .expect("config");
-    let (router, uncached, direct) = runtime.block_on(async {
+    let (router, uncached, direct, twin) = runtime.block_on(async {
         let mut uncached = one_replica.clone();
         uncached.classification_cache = 0;
         let uncached = PgRouter::connect_lazy(&uncached).expect("uncached router");
@@ -57,11 +58,16 @@ fn benches(c: &mut Criterion) {
         .execute(&router)
         .await
         .expect("bench table");
-        (router, uncached, direct_pool(&replicas[0]).await)
+        (
+            router,
+            uncached,
+            direct_pool(&replicas[0]).await,
+            direct_pool(&replicas[0]).await,
+        )
     });
     cluster.wait_for_replay().expect("replay");
 
-    paired_single(&runtime, &router, &direct);
+    paired_single(&runtime, &router, &direct, &twin);
     paired_concurrent(&cluster, &replicas);
     decision_under_contention(&router);
 
@@ -109,31 +115,39 @@ where
     black_box(v)
 }
 
-/// Router vs the replica's own pool, one statement at a time, strictly alternating: drift of
-/// the machine or the server over time (which moves two separately measured benches by several
-/// percent) hits both paths alike.
-fn paired_single(runtime: &tokio::runtime::Runtime, router: &PgRouter, direct: &PgPool) {
+/// Router vs the replica's own pool, one statement at a time, in strict rotation with a
+/// second, identical direct pool: drift of the machine or the server over time (which moves two
+/// separately measured benches by several percent) hits every path alike, and the second
+/// pool's ratio to the first shows how far two identical paths differ, the noise floor.
+fn paired_single(
+    runtime: &tokio::runtime::Runtime,
+    router: &PgRouter,
+    direct: &PgPool,
+    twin: &PgPool,
+) {
     runtime.block_on(async {
-        // Round 0 warms both pools up (connections, prepared statements) and is not shown.
+        // Round 0 warms the pools up (connections, prepared statements) and is not shown.
         for round in 0..=3 {
-            let (mut direct_times, mut router_times) = (Vec::new(), Vec::new());
+            let mut times: [Vec<Duration>; 3] = Default::default();
             for i in 0..PAIRED_STATEMENTS {
+                let path = (i + round) % 3;
                 let start = Instant::now();
-                if (i + round) % 2 == 0 {
-                    read_once(direct).await;
-                    direct_times.push(start.elapsed());
-                } else {
-                    read_once(router).await;
-                    router_times.push(start.elapsed());
-                }
+                match path {
+                    0 => read_once(direct).await,
+                    1 => read_once(twin).await,
+                    _ => read_once(router).await,
+                };
+                times[path].push(start.elapsed());
             }
-            let (d, r) = (median(&mut direct_times), median(&mut router_times));
+            let [d, t, r] = times.map(|mut t| median(&mut t));
             if round > 0 {
                 println!(
-                    "pk_select paired round {round}: direct median {d:.2?}, router median \
-                     {r:.2?}, ratio {:.4} ({} statements each)",
+                    "pk_select round {round}: direct {d:.2?}, second direct pool {t:.2?}, router \
+                     {r:.2?}; router / direct {:.4}, second pool / direct {:.4} ({} statements \
+                     each)",
                     r.as_secs_f64() / d.as_secs_f64(),
-                    direct_times.len()
+                    t.as_secs_f64() / d.as_secs_f64(),
+                    PAIRED_STATEMENTS / 3
                 );
             }
         }

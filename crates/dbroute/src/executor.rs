@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::backend::Backend;
 use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
 use crate::router::{Engine, GroupHandle, NoSuchGroup, Router};
-use crate::session::{Session, Transaction, Unit};
+use crate::session::{LevelId, Locked, Session, Transaction, Unit};
 
 /// A query taken apart so its SQL can be read before it is executed.
 pub(crate) struct Routed<DB: Database> {
@@ -75,8 +75,8 @@ pub(crate) enum Via<'c, DB: Backend> {
     Router(&'c Router<DB>, Option<GroupId>),
     /// A session.
     Session(&'c Arc<Unit<DB>>),
-    /// An explicit transaction: every statement joins it.
-    Transaction(&'c Arc<Unit<DB>>),
+    /// An explicit transaction (at this level): every statement joins it.
+    Transaction(&'c Arc<Unit<DB>>, LevelId),
 }
 
 impl<DB: Backend> Clone for Via<'_, DB> {
@@ -103,7 +103,7 @@ where
     fn router(self) -> &'c Router<DB> {
         match self {
             Via::Router(router, _) => router,
-            Via::Session(unit) | Via::Transaction(unit) => &unit.router,
+            Via::Session(unit) | Via::Transaction(unit, _) => &unit.router,
         }
     }
 
@@ -125,7 +125,7 @@ where
                 let decision = router.decide(sql, None, scope, Some(state));
                 Ok((decision, Some(Arc::clone(unit))))
             }
-            Via::Transaction(unit) => Ok((
+            Via::Transaction(unit, _) => Ok((
                 Decision {
                     target: Target::Unit,
                     reason: RouteReason::Transaction,
@@ -156,6 +156,15 @@ where
             Target::Refused(group) => Err(Box::new(crate::Error::WriteOutsideSession {
                 group: router.group_name(group).to_owned(),
             })),
+        }
+    }
+
+    /// Makes the unit's transaction ready for a statement: a session begins it on demand; a
+    /// transaction handle's level must still be open.
+    async fn open(self, locked: &mut Locked<'_, DB>) -> Result<(), Error> {
+        match self {
+            Via::Transaction(_, level) => locked.check_current(level),
+            _ => locked.ensure_open().await,
         }
     }
 
@@ -198,7 +207,7 @@ where
                     drop(locked);
                     return self.fetch_optional(routed).await;
                 }
-                locked.ensure_open().await?;
+                self.open(&mut locked).await?;
                 log_unit(&unit, &decision);
                 let statement = locked.count_statement(decision.classification.changes_schema());
                 let result = locked.connection()?.fetch_optional(routed).await;
@@ -263,7 +272,7 @@ where
                     }
                     return Ok(());
                 }
-                locked.ensure_open().await?;
+                self.open(&mut locked).await?;
                 log_unit(&unit, &decision);
                 let statement = locked.count_statement(decision.classification.changes_schema());
                 let mut outcome = Ok(());
@@ -413,9 +422,9 @@ routed_executor!(&'c mut Session<DB>, |session: &'c mut Session<DB>| {
     Via::Session(session.unit())
 });
 routed_executor!(&'c Transaction<DB>, |tx: &'c Transaction<DB>| {
-    Via::Transaction(tx.unit())
+    Via::Transaction(tx.unit(), tx.level())
 });
 routed_executor!(&'c mut Transaction<DB>, |tx: &'c mut Transaction<DB>| {
     let tx: &'c Transaction<DB> = tx;
-    Via::Transaction(tx.unit())
+    Via::Transaction(tx.unit(), tx.level())
 });

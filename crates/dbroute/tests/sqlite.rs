@@ -409,6 +409,23 @@ async fn shared_sessions_and_savepoints() {
     savepoint.rollback().await.unwrap();
     assert_eq!(count(&session).await, 3);
     assert_eq!(count(&router).await, 0, "nothing committed yet");
+    // A savepoint handle that outlives its session's commit is told so, and never starts a
+    // transaction of its own.
+    let outlived = session.begin().await.unwrap();
     session.commit().await.unwrap();
+    assert_eq!(count(&router).await, 3);
+    let error = sqlx::query("INSERT INTO items (name) VALUES ('late')")
+        .execute(&outlived)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            dbroute::Error::from_sqlx(&error),
+            Some(dbroute::Error::TransactionEnded)
+        ),
+        "{error}"
+    );
+    assert!(!session.in_transaction());
+    assert!(outlived.commit().await.is_err());
     assert_eq!(count(&router).await, 3);
 }

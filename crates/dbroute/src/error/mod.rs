@@ -89,11 +89,11 @@ pub enum Error {
         cause: String,
     },
 
-    /// A transaction handle was committed after an enclosing transaction (or its session) had
+    /// A transaction handle was used after an enclosing transaction (or its session) had
     /// already ended it.
     #[error(
         "this transaction already ended when an enclosing transaction or its session committed \
-         or rolled back; this commit changed nothing"
+         or rolled back; nothing ran or was committed through this handle"
     )]
     TransactionEnded,
 

@@ -18,7 +18,7 @@ use futures_core::future::BoxFuture;
 use sqlx::Executor;
 
 pub use transaction::{Transaction, TransactionConnection};
-pub(crate) use unit::Unit;
+pub(crate) use unit::{LevelId, Locked, Unit};
 
 use crate::backend::Backend;
 use crate::router::Router;

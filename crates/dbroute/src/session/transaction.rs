@@ -173,6 +173,10 @@ impl<DB: Backend> Transaction<DB> {
     pub(crate) fn unit(&self) -> &Arc<Unit<DB>> {
         &self.unit
     }
+
+    pub(crate) fn level(&self) -> LevelId {
+        self.level
+    }
 }
 
 impl<DB: Backend> Drop for Transaction<DB> {

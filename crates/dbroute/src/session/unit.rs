@@ -263,6 +263,14 @@ where
         !self.state.levels.is_empty()
     }
 
+    /// An error if `level` has ended (a handle outliving its enclosing transaction).
+    pub(crate) fn check_current(&self, level: LevelId) -> Result<(), sqlx::Error> {
+        match self.state.current(level) {
+            true => Ok(()),
+            false => Err(Error::TransactionEnded.into()),
+        }
+    }
+
     /// Opens the transaction if it is not open: the lazy `BEGIN` of a session.
     pub(crate) async fn ensure_open(&mut self) -> Result<(), sqlx::Error> {
         if !self.in_transaction() {

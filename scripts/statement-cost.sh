@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The client's instructions per statement, direct vs through the router, under callgrind
+# (counts, not seconds: the same on every run of the same binary). Needs valgrind and the
+# PostgreSQL server binaries (./scripts/test.sh installs the latter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
+cargo build -q --release -p dbroute --example statement_cost
+bin=target/release/examples/statement_cost
+out=$(mktemp -d)
+count() { # mode n -> instructions inside statements()
+  MODE=$1 N=$2 valgrind --tool=callgrind --toggle-collect='*statement_cost*statements*' \
+    --callgrind-out-file="$out/$1.$2" "$bin" >/dev/null 2>&1
+  grep -E '^summary:' "$out/$1.$2" | awk '{print $2}'
+}
+for mode in direct router; do
+  small=$(count "$mode" 500); large=$(count "$mode" 2500)
+  echo "$mode: $(( (large - small) / 2000 )) instructions per statement"
+done
+rm -rf "$out"
