@@ -207,6 +207,7 @@ fn errors_are_typed() {
     assert!(unknown.validate().unwrap_err().is_unknown_group());
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_paths_of_any_form_survive_the_url() {
     let dir = std::path::Path::new("/tmp/a dir?x=1#frag/50% off");
