@@ -127,21 +127,26 @@ pub(crate) struct Engine<DB: Backend> {
 }
 
 impl<DB: Backend> Engine<DB> {
-    /// Logs a failure that says the engine itself is in trouble (not the statement), naming
-    /// the engine: the driver's own error does not.
+    /// Logs a failure that says the engine itself is in trouble; see [`report_failure`].
     pub(crate) fn report(&self, error: &sqlx::Error) {
-        use sqlx::Error::*;
-        if matches!(
-            error,
-            Io(_) | Tls(_) | Protocol(_) | PoolTimedOut | PoolClosed | WorkerCrashed
-        ) {
-            tracing::warn!(
-                engine = %self.name,
-                url = %self.shown_url,
-                %error,
-                "engine failed at the connection level (unreachable, timed out or pool exhausted)"
-            );
-        }
+        report_failure(&self.name, &self.shown_url, error);
+    }
+}
+
+/// Logs a failure that says an engine itself is in trouble (not the statement), naming the
+/// engine and its redacted URL: the driver's own error names neither.
+pub(crate) fn report_failure(engine: &str, shown_url: &str, error: &sqlx::Error) {
+    use sqlx::Error::*;
+    if matches!(
+        error,
+        Io(_) | Tls(_) | Protocol(_) | PoolTimedOut | PoolClosed | WorkerCrashed
+    ) {
+        tracing::warn!(
+            engine = %engine,
+            url = %shown_url,
+            %error,
+            "engine failed at the connection level (unreachable, timed out or pool exhausted)"
+        );
     }
 }
 

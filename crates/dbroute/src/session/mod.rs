@@ -100,15 +100,8 @@ impl<DB: Backend> Router<DB> {
     /// A new unit of work: reads go to replicas until its first write, which begins a
     /// transaction on the primary that every later statement joins. See [`Session`].
     pub fn session(&self) -> Session<DB> {
-        let primary = self.primary_engine();
         Session {
-            unit: Unit::new(
-                self.clone(),
-                Kind::Session,
-                primary.pool.clone(),
-                &primary.name,
-                true,
-            ),
+            unit: Unit::new(self, Kind::Session, self.primary_engine()),
         }
     }
 }

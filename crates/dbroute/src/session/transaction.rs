@@ -65,14 +65,7 @@ where
         if let Some(unit) = session.and_then(Unit::from_link) {
             return Transaction::<DB>::open_in(unit).await;
         }
-        let primary = self.primary_engine();
-        let unit = Unit::new(
-            self.clone(),
-            Kind::Transaction,
-            primary.pool.clone(),
-            &primary.name,
-            true,
-        );
+        let unit = Unit::new(self, Kind::Transaction, self.primary_engine());
         Transaction::<DB>::open_in(unit).await
     }
 
@@ -106,14 +99,7 @@ where
                     .into(),
             ));
         };
-        let engine = self.engine_for(group, &decision);
-        let unit = Unit::new(
-            self.clone(),
-            Kind::ReadOnly,
-            engine.pool.clone(),
-            &engine.name,
-            engine.primary,
-        );
+        let unit = Unit::new(self, Kind::ReadOnly, self.engine_for(group, &decision));
         Transaction::<DB>::open_in(unit).await
     }
 }

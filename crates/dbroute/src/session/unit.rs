@@ -27,7 +27,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::guard::owner_key;
-use crate::router::Router;
+use crate::router::{Engine, Router, report_failure};
 
 /// What a unit is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub(crate) struct Unit<DB: Backend> {
     pub(crate) kind: Kind,
     pool: Pool<DB>,
     engine: String,
+    /// The engine's URL, redacted, for the log of a failure to connect.
+    shown_url: String,
     /// Whether the connection comes from the primary (then the self-deadlock guard knows it).
     on_primary: bool,
     /// Open levels (0: no transaction), readable without the lock.
@@ -99,21 +101,16 @@ pub(crate) struct LevelId {
 }
 
 impl<DB: Backend> Unit<DB> {
-    /// A unit whose transaction will run on `pool` (named `engine`).
-    pub(crate) fn new(
-        router: Router<DB>,
-        kind: Kind,
-        pool: Pool<DB>,
-        engine: &str,
-        on_primary: bool,
-    ) -> Arc<Self> {
+    /// A unit whose transaction will run on `engine`.
+    pub(crate) fn new(router: &Router<DB>, kind: Kind, engine: &Engine<DB>) -> Arc<Self> {
         Arc::new(Unit {
             id: router.next_unit_id(),
-            router,
+            router: router.clone(),
             kind,
-            pool,
-            engine: engine.to_owned(),
-            on_primary,
+            pool: engine.pool.clone(),
+            engine: engine.name.clone(),
+            shown_url: engine.shown_url.clone(),
+            on_primary: engine.primary,
             depth: AtomicUsize::new(0),
             owner: Arc::new(AtomicU64::new(owner_key())),
             abandoned: StdMutex::new(Vec::new()),
@@ -286,11 +283,11 @@ where
             if unit.on_primary {
                 unit.router.guard().check(Some(unit.id))?;
             }
-            let mut connection = unit.pool.acquire().await.inspect_err(|e| {
-                if unit.on_primary {
-                    unit.router.primary_engine().report(e);
-                }
-            })?;
+            let mut connection = unit
+                .pool
+                .acquire()
+                .await
+                .inspect_err(|e| report_failure(&unit.engine, &unit.shown_url, e))?;
             let statement = match (unit.kind, DB::BEGIN_WRITE) {
                 (Kind::ReadOnly, _) => Some(DB::BEGIN_READ_ONLY.into_sql_str()),
                 (_, Some(begin)) => Some(begin.into_sql_str()),
