@@ -21,12 +21,16 @@
 //! let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&router).await?; // a replica
 //! sqlx::query("UPDATE orders SET shipped = true WHERE id = $1").bind(7).execute(&router).await?; // the primary
 //!
-//! let mut session = router.session();
-//! sqlx::query("INSERT INTO orders (id) VALUES (8)").execute(&mut session).await?; // primary, BEGIN
-//! let mine = sqlx::query("SELECT * FROM orders WHERE id = 8").fetch_one(&mut session).await?; // same transaction
-//! session.commit().await?;
+//! let session = router.session();
+//! sqlx::query("INSERT INTO orders (id) VALUES (8)").execute(&session).await?; // primary, BEGIN
+//! let mine = sqlx::query("SELECT * FROM orders WHERE id = 8").fetch_one(&session).await?; // same transaction
+//! session.commit().await?; // an error, not Ok, if the database rolled it back
 //! # Ok(()) }
 //! ```
+//!
+//! Calls that run SQL return `sqlx::Error` (so handlers keep their `?`);
+//! [`Error::from_sqlx`] recovers dbroute's own errors from it. Building configs and routers
+//! returns [`Error`], whose [`Error::Config`] is a typed [`ConfigError`].
 //!
 //! ## Where things live
 //!
@@ -35,9 +39,11 @@
 //! | configuration (builder, TOML, environment) | [`config`] |
 //! | statement classification | [`classify`](mod@classify) |
 //! | engine selection within a group | [`select`] |
-//! | the router and its decision table | [`router`] |
-//! | sessions and stickiness | [`session`] |
-//! | scoped overrides | [`scope`] |
+//! | the router, its handles, `explain` / `route` | [`router`] |
+//! | the precedence table (a pure function) | `policy.rs`, re-exported: [`RouteReason`] |
+//! | sessions, transactions, savepoints, stickiness | [`session`] |
+//! | scoped overrides and the entered session | [`scope`] |
+//! | errors | [`Error`], [`ConfigError`] |
 //!
 //! ## Features
 //!

@@ -160,6 +160,7 @@ fn every_bad_config_gets_a_clear_error() {
         ),
         // The URL is parsed as the driver will parse it.
         (primary("postgres://u@h:99999/db"), "invalid port number"),
+        (primary("postgres://u@h/db?sslmode=sometimes"), "sslmode"),
         (
             RoutingConfig {
                 engines: BTreeMap::from([
