@@ -48,10 +48,7 @@ impl<DB: Backend> Router<DB> {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn explain(&self, sql: &str) -> Result<Explanation<'_>> {
-        let (decision, _) = self
-            .decide_in_context(sql, None)
-            .map_err(|e| e.into_error(self))?;
-        let group = self.group_of(&decision)?;
+        let (group, decision) = self.decided_group(sql)?;
         Ok(Explanation {
             group: self.group_name(group),
             reason: decision.reason,
@@ -74,10 +71,7 @@ impl<DB: Backend> Router<DB> {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn route(&self, sql: &str) -> Result<Destination<'_>> {
-        let (decision, _) = self
-            .decide_in_context(sql, None)
-            .map_err(|e| e.into_error(self))?;
-        let group = self.group_of(&decision)?;
+        let (group, decision) = self.decided_group(sql)?;
         Ok(Destination {
             group: self.group_name(group),
             engine: &self.engine(group).name,
@@ -85,14 +79,21 @@ impl<DB: Backend> Router<DB> {
         })
     }
 
-    /// The group a decision names: a session's transaction is on the primary.
-    fn group_of(&self, decision: &Decision) -> Result<usize> {
-        match decision.target {
-            Target::Group(group) => Ok(group),
-            Target::Unit => Ok(self.default_group()),
-            Target::Refused(group) => Err(Error::WriteOutsideSession {
-                group: self.group_name(group).to_owned(),
-            }),
-        }
+    /// The decision for `sql` on the router now, and the group it names (a session's
+    /// transaction is on the primary).
+    fn decided_group(&self, sql: &str) -> Result<(usize, Decision)> {
+        let (decision, _) = self
+            .decide_in_context(sql, None)
+            .map_err(|e| e.into_error(self))?;
+        let group = match decision.target {
+            Target::Group(group) => group,
+            Target::Unit => self.default_group(),
+            Target::Refused(group) => {
+                return Err(Error::WriteOutsideSession {
+                    group: self.group_name(group).to_owned(),
+                });
+            }
+        };
+        Ok((group, decision))
     }
 }
