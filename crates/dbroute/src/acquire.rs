@@ -66,7 +66,7 @@ where
                 .pool
                 .acquire()
                 .await
-                .inspect_err(|e| primary.report(e))?;
+                .inspect_err(|e| self.engine_failed(primary, e))?;
             Ok(PrimaryConnection {
                 connection,
                 router: self.clone(),

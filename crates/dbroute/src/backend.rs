@@ -17,6 +17,7 @@ use crate::config::{
     PoolConfig,
 };
 use crate::error::Result;
+use crate::health::Probe;
 pub(crate) use sealed::Role;
 
 pub(crate) mod sealed {
@@ -50,6 +51,9 @@ pub(crate) mod sealed {
         /// Whether [`volatile_functions`](Self::volatile_functions) reads a catalog.
         const HAS_CATALOG: bool = false;
 
+        /// A copy of a query's arguments, to run it again elsewhere after a failed attempt.
+        fn clone_arguments(arguments: &Self::Arguments) -> Self::Arguments;
+
         /// Adjusts parsed connect options for an engine's role.
         fn prepare_options(
             options: <Self::Connection as Connection>::Options,
@@ -75,6 +79,23 @@ pub(crate) mod sealed {
             E: 'c + Executor<'c, Database = Self>,
         {
             Box::pin(async { Ok(None) })
+        }
+
+        /// One health probe: does it answer, is it in recovery, where is its WAL.
+        fn probe<'c>(
+            connection: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<Probe, sqlx::Error>>
+        where
+            for<'x> &'x mut Self::Connection: Executor<'x, Database = Self>,
+        {
+            Box::pin(async move {
+                connection.execute("SELECT 1").await?;
+                Ok(Probe {
+                    in_recovery: None,
+                    position: None,
+                    replay_age: None,
+                })
+            })
         }
     }
 }
@@ -114,13 +135,17 @@ fn pool_options<DB: Database>(config: PoolConfig) -> PoolOptions<DB> {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use sqlx::postgres::{PgConnectOptions, Postgres};
+    use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, Postgres};
 
     impl sealed::Sealed for Postgres {
         const KIND: BackendKind = BackendKind::Postgres;
         const BEGIN_READ_ONLY: &'static str = "BEGIN READ ONLY";
         const ERROR_ABORTS_TRANSACTION: bool = true;
         const HAS_CATALOG: bool = true;
+
+        fn clone_arguments(arguments: &PgArguments) -> PgArguments {
+            arguments.clone()
+        }
 
         fn prepare_options(options: PgConnectOptions, role: Role) -> PgConnectOptions {
             match role {
@@ -144,7 +169,32 @@ mod postgres {
                     .map(Some)
             })
         }
+
+        fn probe<'c>(
+            connection: &'c mut PgConnection,
+        ) -> BoxFuture<'c, Result<Probe, sqlx::Error>> {
+            Box::pin(async move {
+                let (in_recovery, position, replay_age): (bool, Option<String>, Option<f64>) =
+                    sqlx::query_as(PROBE).fetch_one(connection).await?;
+                Ok(Probe {
+                    in_recovery: Some(in_recovery),
+                    position: position.as_deref().and_then(crate::health::parse_lsn),
+                    replay_age: replay_age
+                        .and_then(|s| std::time::Duration::try_from_secs_f64(s.max(0.0)).ok()),
+                })
+            })
+        }
     }
+
+    /// Role, WAL position (written on a primary, replayed on a standby) and the age of the last
+    /// replayed transaction, in one round trip. `pg_current_wal_lsn()` fails on a standby, so
+    /// each branch calls only what its role allows (GitLab's load balancer does the same).
+    const PROBE: &str = "\
+        SELECT pg_is_in_recovery(), \
+          (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                ELSE pg_current_wal_lsn() END)::text, \
+          CASE WHEN pg_is_in_recovery() \
+               THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 END";
 
     /// User-defined functions (not procedures: `CALL` goes to the primary anyway) whose
     /// volatility is `VOLATILE`, outside the system schemas. Built-in volatile functions such
@@ -162,7 +212,9 @@ mod postgres {
 mod sqlite {
     use super::*;
     use sqlx::Sqlite;
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::sqlite::{
+        SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous,
+    };
     use std::time::Duration;
 
     impl sealed::Sealed for Sqlite {
@@ -173,6 +225,10 @@ mod sqlite {
         const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
         // A failed statement is undone alone; the transaction goes on and commits the rest.
         const ERROR_ABORTS_TRANSACTION: bool = false;
+
+        fn clone_arguments(arguments: &SqliteArguments) -> SqliteArguments {
+            arguments.clone()
+        }
 
         fn prepare_options(options: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {
             let options = options

@@ -12,7 +12,7 @@
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::{FutureExt, StreamExt, TryFutureExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use sqlx::database::Database;
 use sqlx::error::BoxDynError;
 use sqlx::{Either, Error, Execute, Executor, SqlStr};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
-use crate::router::{Engine, GroupHandle, NoSuchGroup, Router};
+use crate::router::{Engine, GroupHandle, NoSuchGroup, Router, is_connection_error};
 use crate::session::{LevelId, Locked, Session, Transaction, Unit};
 
 /// A query taken apart so its SQL can be read before it is executed.
@@ -29,6 +29,24 @@ pub(crate) struct Routed<DB: Database> {
     arguments: Option<Result<Option<DB::Arguments>, BoxDynError>>,
     statement: Option<DB::Statement>,
     persistent: bool,
+}
+
+impl<DB: Backend> Routed<DB> {
+    /// The same query again, to run elsewhere after a failed attempt; `None` when its
+    /// arguments could not be encoded (it will fail wherever it runs).
+    fn try_clone(&self) -> Option<Self> {
+        let arguments = match &self.arguments {
+            Some(Ok(Some(arguments))) => Some(Ok(Some(DB::clone_arguments(arguments)))),
+            Some(Ok(None)) | None => Some(Ok(None)),
+            Some(Err(_)) => return None,
+        };
+        Some(Routed {
+            sql: self.sql.clone(),
+            arguments,
+            statement: self.statement.clone(),
+            persistent: self.persistent,
+        })
+    }
 }
 
 impl<DB: Database> Routed<DB> {
@@ -92,7 +110,9 @@ type Decided<DB> = (Decision, Option<Arc<Unit<DB>>>);
 
 /// Where a statement runs.
 enum Route<'c, DB: Backend> {
-    Engine(&'c Engine<DB>, Decision),
+    /// An engine of this group (or the primary, for a read of a read group with no replica
+    /// up).
+    Engine(&'c Engine<DB>, GroupId, Decision),
     Unit(Arc<Unit<DB>>),
 }
 
@@ -141,12 +161,12 @@ where
         let (decision, unit) = self.decide(sql)?;
         match decision.target {
             Target::Group(group) => {
-                let engine = router.engine(group);
+                let engine = router.usable_engine(group, &decision)?;
                 if engine.primary {
                     router.guard().check(unit.as_ref().map(|u| u.id))?;
                 }
                 router.log_route(engine, group, &decision);
-                Ok(Route::Engine(engine, decision))
+                Ok(Route::Engine(engine, group, decision))
             }
             Target::Unit => unit.map(Route::Unit).ok_or_else(|| {
                 Box::new(crate::Error::Sqlx(Error::Protocol(
@@ -183,22 +203,8 @@ where
         }
         match self.route(routed.text()) {
             Err(error) => futures_util::future::ready(Err((*error).into())).boxed(),
-            Ok(Route::Engine(engine, decision)) => {
-                let changes_schema = decision.classification.changes_schema();
-                let run = engine
-                    .pool
-                    .fetch_optional(routed)
-                    .inspect_err(move |e| engine.report(e));
-                if !changes_schema {
-                    return run.boxed();
-                }
-                async move {
-                    let result = run.await;
-                    router.catalog().mark_stale();
-                    router.ensure_catalog().await;
-                    result
-                }
-                .boxed()
+            Ok(Route::Engine(engine, group, decision)) => {
+                optional_on_engine::<DB>(router, engine, group, decision, routed).boxed()
             }
             Ok(Route::Unit(unit)) => async move {
                 let mut locked = unit.lock().await?;
@@ -236,30 +242,8 @@ where
         }
         match self.route(routed.text()) {
             Err(error) => futures_util::stream::once(async move { Err((*error).into()) }).boxed(),
-            Ok(Route::Engine(engine, decision)) => {
-                let steps = engine
-                    .pool
-                    .fetch_many(routed)
-                    .inspect_err(move |e| engine.report(e));
-                if !decision.classification.changes_schema() {
-                    return steps.boxed();
-                }
-                Box::pin(sqlx_core::try_stream! {
-                    let mut steps = steps;
-                    let mut outcome = Ok(());
-                    while let Some(step) = steps.next().await {
-                        match step {
-                            Ok(step) => r#yield!(step),
-                            Err(error) => {
-                                outcome = Err(error);
-                                break;
-                            }
-                        }
-                    }
-                    router.catalog().mark_stale();
-                    router.ensure_catalog().await;
-                    outcome
-                })
+            Ok(Route::Engine(engine, group, decision)) => {
+                many_on_engine::<DB>(router, engine, group, decision, routed)
             }
             Ok(Route::Unit(unit)) => Box::pin(sqlx_core::try_stream! {
                 let mut locked = unit.lock().await?;
@@ -306,7 +290,7 @@ where
     {
         async move {
             match self.route(sql.as_str())? {
-                Route::Engine(engine, _) => engine.pool.prepare_with(sql, parameters).await,
+                Route::Engine(engine, ..) => engine.pool.prepare_with(sql, parameters).await,
                 Route::Unit(unit) => {
                     let mut locked = unit.lock().await?;
                     if locked.in_transaction() {
@@ -331,7 +315,7 @@ where
     {
         async move {
             match self.route(sql.as_str())? {
-                Route::Engine(engine, _) => engine.pool.describe(sql).await,
+                Route::Engine(engine, ..) => engine.pool.describe(sql).await,
                 Route::Unit(unit) => {
                     let mut locked = unit.lock().await?;
                     if locked.in_transaction() {
@@ -344,6 +328,137 @@ where
         }
         .boxed()
     }
+}
+
+/// Runs one statement on `engine` for its optional row: counted in flight, failures reported
+/// (see [`Router::engine_failed`]). A read on a replica that fails at the connection level is
+/// run again on the next engine ([`Router::failover`]) with the same arguments: they are
+/// cloned before each attempt, since an attempt consumes them. Schema changes reload the
+/// catalog when the statement returns.
+async fn optional_on_engine<DB: Backend>(
+    router: &Router<DB>,
+    mut engine: &Engine<DB>,
+    group: GroupId,
+    decision: Decision,
+    mut routed: Routed<DB>,
+) -> Result<Option<DB::Row>, Error>
+where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    let retry = retryable(&decision, engine);
+    let mut tried = 0;
+    let result = loop {
+        let spare = if retry { routed.try_clone() } else { None };
+        let outcome = {
+            let _in_flight = engine.health.in_flight();
+            engine.pool.fetch_optional(routed).await
+        };
+        let error = match outcome {
+            Ok(row) => break Ok(row),
+            Err(error) => error,
+        };
+        router.engine_failed(engine, &error);
+        tried += 1;
+        match next_attempt(router, engine, group, &error, spare, tried) {
+            Some((next, again)) => (engine, routed) = (next, again),
+            None => break Err(error),
+        }
+    };
+    if decision.classification.changes_schema() {
+        reload_catalog::<DB>(router).await;
+    }
+    result
+}
+
+/// Runs one statement on `engine` for all its results, as [`optional_on_engine`] does; a
+/// read is run again elsewhere only while it has yielded nothing.
+fn many_on_engine<'e, DB: Backend>(
+    router: &'e Router<DB>,
+    engine: &'e Engine<DB>,
+    group: GroupId,
+    decision: Decision,
+    routed: Routed<DB>,
+) -> BoxStream<'e, Result<Step<DB>, Error>>
+where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    Box::pin(sqlx_core::try_stream! {
+        let retry = retryable(&decision, engine);
+        let (mut engine, mut routed, mut tried) = (engine, routed, 0);
+        let outcome = loop {
+            let spare = if retry { routed.try_clone() } else { None };
+            let (yielded, failure) = {
+                let _in_flight = engine.health.in_flight();
+                let mut steps = engine.pool.fetch_many(routed);
+                let (mut yielded, mut failure) = (false, None);
+                while let Some(step) = steps.next().await {
+                    match step {
+                        Ok(step) => {
+                            yielded = true;
+                            r#yield!(step);
+                        }
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
+                    }
+                }
+                (yielded, failure)
+            };
+            let Some(error) = failure else {
+                break Ok(());
+            };
+            router.engine_failed(engine, &error);
+            tried += 1;
+            let spare = spare.filter(|_| !yielded);
+            match next_attempt(router, engine, group, &error, spare, tried) {
+                Some((next, again)) => (engine, routed) = (next, again),
+                None => break Err(error),
+            }
+        };
+        if decision.classification.changes_schema() {
+            reload_catalog::<DB>(router).await;
+        }
+        outcome
+    })
+}
+
+/// Whether a failed attempt may be run again elsewhere: an autocommit read on a replica.
+fn retryable<DB: Backend>(decision: &Decision, engine: &Engine<DB>) -> bool {
+    decision.classification.is_read() && !engine.primary
+}
+
+/// The next engine and the query to run there, after `failed` failed with `error`: only for
+/// connection-level failures of retryable reads (`spare` holds the query again).
+fn next_attempt<'r, DB: Backend>(
+    router: &'r Router<DB>,
+    failed: &Engine<DB>,
+    group: GroupId,
+    error: &Error,
+    spare: Option<Routed<DB>>,
+    tried: usize,
+) -> Option<(&'r Engine<DB>, Routed<DB>)> {
+    if !is_connection_error(error) {
+        return None;
+    }
+    let spare = spare?;
+    let next = router.failover(group, failed, tried)?;
+    tracing::debug!(
+        target: "dbroute::decision",
+        failed = %failed.name,
+        engine = %next.name,
+        "read failed over"
+    );
+    Some((next, spare))
+}
+
+/// After a schema change: the catalog is stale; reload it now.
+async fn reload_catalog<DB: Backend>(router: &Router<DB>)
+where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    router.catalog().mark_stale();
+    router.ensure_catalog().await;
 }
 
 fn log_unit<DB: Backend>(unit: &Unit<DB>, decision: &Decision) {

@@ -60,6 +60,7 @@ pub mod config;
 mod error;
 mod executor;
 mod guard;
+mod health;
 mod policy;
 pub mod router;
 pub mod scope;
@@ -73,10 +74,11 @@ pub use classify::{
     MAX_CACHED_LEN, Reason, Route, classify,
 };
 pub use config::{
-    ConnectionString, EngineSpec, GroupOptions, PoolConfig, ReplicaConfig, RoutingConfig,
-    RoutingConfigBuilder,
+    ConnectionString, EngineSpec, GroupOptions, HealthConfig, LagBound, PoolConfig, ReplicaConfig,
+    RoutingConfig, RoutingConfigBuilder,
 };
 pub use error::{ConfigError, Error, Result, TomlError};
+pub use health::{EngineReport, EngineState, HealthReport};
 pub use policy::RouteReason;
 pub use router::{Destination, Explanation, GroupHandle, Router};
 pub use scope::{

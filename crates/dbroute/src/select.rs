@@ -92,9 +92,31 @@ impl Picker {
         }
     }
 
-    /// The index of the next engine. Only called on non-empty groups.
+    /// The index of the next engine that is `usable`; `None` when none is. `all_usable` is
+    /// the fast path: one atomic increment (or one random number). Otherwise the turns of the
+    /// unusable engines are skipped, so the usable ones keep their exact shares: each still
+    /// gets its weight's worth of every period of the sequence.
     #[inline]
-    pub(crate) fn pick(&self) -> usize {
+    pub(crate) fn pick(&self, all_usable: bool, usable: impl Fn(usize) -> bool) -> Option<usize> {
+        if all_usable {
+            return Some(self.next());
+        }
+        // One period of turns is enough alone; concurrent pickers (or random draws) may miss
+        // every usable turn in it, so a plain scan settles what is left.
+        let turns = self.sequence.len().max(1) * 4;
+        (0..turns)
+            .map(|_| self.next())
+            .find(|index| usable(*index))
+            .or_else(|| {
+                self.sequence
+                    .iter()
+                    .map(|index| *index as usize)
+                    .find(|index| usable(*index))
+            })
+    }
+
+    #[inline]
+    fn next(&self) -> usize {
         let len = self.sequence.len();
         if len <= 1 {
             return 0;
@@ -146,7 +168,7 @@ mod tests {
     #[test]
     fn round_robin_interleaves_by_weight() {
         let picker = Picker::new(RoutingStrategy::RoundRobin, &[2, 1]).unwrap();
-        let picks: Vec<usize> = (0..6).map(|_| picker.pick()).collect();
+        let picks: Vec<usize> = (0..6).map(|_| picker.next()).collect();
         assert_eq!(picks, [0, 1, 0, 0, 1, 0]);
     }
 
@@ -155,9 +177,25 @@ mod tests {
         let picker = Picker::new(RoutingStrategy::RoundRobin, &[5, 3, 1]).unwrap();
         let mut counts = [0; 3];
         for _ in 0..9 * 100 {
-            counts[picker.pick()] += 1;
+            counts[picker.next()] += 1;
         }
         assert_eq!(counts, [500, 300, 100]);
+    }
+
+    #[test]
+    fn with_an_engine_out_the_others_keep_exact_shares_without_bursts() {
+        let picker = Picker::new(RoutingStrategy::RoundRobin, &[3, 2, 1]).unwrap();
+        let without_first = |i: usize| i != 0;
+        let picks: Vec<usize> = (0..300)
+            .map(|_| picker.pick(false, without_first).unwrap())
+            .collect();
+        let second = picks.iter().filter(|i| **i == 1).count();
+        assert_eq!((second, picks.len() - second), (200, 100), "2 : 1 exactly");
+        let longest_run = picks.split(|i| *i == 2).map(<[usize]>::len).max();
+        assert!(longest_run <= Some(2), "{picks:?}");
+        assert_eq!(picker.pick(false, |_| false), None, "none usable");
+        let random = Picker::new(RoutingStrategy::Random, &[1, 1]).unwrap();
+        assert!((0..100).all(|_| random.pick(false, |i| i == 1) == Some(1)));
     }
 
     #[test]
@@ -176,7 +214,7 @@ mod tests {
     fn random_follows_weights() {
         let picker = Picker::new(RoutingStrategy::Random, &[3, 1]).unwrap();
         let n = 40_000;
-        let first = (0..n).filter(|_| picker.pick() == 0).count();
+        let first = (0..n).filter(|_| picker.next() == 0).count();
         // Expected 30,000; 5 standard deviations is about 430.
         assert!((29_500..=30_500).contains(&first), "{first}");
     }

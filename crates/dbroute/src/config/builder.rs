@@ -129,6 +129,12 @@ impl RoutingConfigBuilder {
         self
     }
 
+    /// Sets the health options (see [`HealthConfig`](super::HealthConfig)).
+    pub fn health(mut self, health: super::HealthConfig) -> Self {
+        self.config.health = health;
+        self
+    }
+
     /// Validates and returns the config.
     pub fn build(self) -> Result<RoutingConfig> {
         self.config.validate()?;

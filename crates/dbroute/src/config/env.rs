@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::pool::parse_duration;
+use super::duration::parse_duration;
 use super::{ConfigError, GroupOptions, ReplicaConfig, RoutingConfig};
 use crate::error::Result;
 
@@ -39,6 +39,9 @@ impl RoutingConfig {
     /// | `DBROUTE_WRITE_FUNCTIONS` | comma-separated extra write functions |
     /// | `DBROUTE_LOAD_VOLATILE_FUNCTIONS` | `true` / `false` |
     /// | `DBROUTE_CLASSIFICATION_CACHE` | cache slots (`0` turns it off) |
+    /// | `DBROUTE_HEALTH_ENABLED`, `_INTERVAL`, `_PROBE_TIMEOUT`, `_RECOVER_AFTER` | [`HealthConfig`](super::HealthConfig) |
+    /// | `DBROUTE_HEALTH_MAX_LAG_BYTES`, `_MAX_LAG_TIME` | `health.max_replica_lag` |
+    /// | `DBROUTE_HEALTH_FALLBACK_TO_PRIMARY`, `_REQUIRE_ALL_ENGINES` | `true` / `false` |
     ///
     /// ```
     /// use dbroute::RoutingConfig;
@@ -121,6 +124,14 @@ fn apply(
             .extend(list(value).map(str::to_owned)),
         "LOAD_VOLATILE_FUNCTIONS" => config.load_volatile_functions = boolean(value)?,
         "CLASSIFICATION_CACHE" => config.classification_cache = number(value)? as usize,
+        "HEALTH_ENABLED" => config.health.enabled = boolean(value)?,
+        "HEALTH_INTERVAL" => config.health.interval = duration(value)?,
+        "HEALTH_PROBE_TIMEOUT" => config.health.probe_timeout = duration(value)?,
+        "HEALTH_RECOVER_AFTER" => config.health.recover_after = number(value)?,
+        "HEALTH_MAX_LAG_BYTES" => config.health.max_replica_lag.bytes = Some(bytes(value)?),
+        "HEALTH_MAX_LAG_TIME" => config.health.max_replica_lag.time = Some(duration(value)?),
+        "HEALTH_FALLBACK_TO_PRIMARY" => config.health.fallback_to_primary = boolean(value)?,
+        "HEALTH_REQUIRE_ALL_ENGINES" => config.health.require_all_engines = boolean(value)?,
         _ => return apply_indexed(config, replicas, name, value),
     }
     Ok(())
@@ -184,6 +195,13 @@ fn boolean(value: &str) -> Result<bool, String> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err("not a boolean; use true or false (or 1/0, yes/no, on/off)".into()),
     }
+}
+
+fn bytes(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "not a whole number of bytes".into())
 }
 
 fn number(value: &str) -> Result<u32, String> {

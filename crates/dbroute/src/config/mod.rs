@@ -25,7 +25,9 @@
 //! (which database a URL names). The errors are in [`ConfigError`].
 
 mod builder;
+mod duration;
 mod env;
+mod health;
 mod kind;
 mod plan;
 mod pool;
@@ -38,6 +40,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use builder::RoutingConfigBuilder;
+pub use health::{HealthConfig, LagBound};
 pub(crate) use kind::BackendKind;
 pub(crate) use plan::{EnginePlan, Plan};
 pub use pool::PoolConfig;
@@ -117,6 +120,8 @@ pub struct RoutingConfig {
     /// Slots of the classification cache (decisions remembered by SQL text); `0` turns it
     /// off. Default 4096.
     pub classification_cache: usize,
+    /// Health checks, ejection of failing or lagging replicas, failover of reads.
+    pub health: HealthConfig,
 }
 
 impl Default for RoutingConfig {
@@ -135,6 +140,7 @@ impl Default for RoutingConfig {
             write_functions: Vec::new(),
             load_volatile_functions: true,
             classification_cache: DEFAULT_CACHE_SLOTS,
+            health: HealthConfig::default(),
         }
     }
 }

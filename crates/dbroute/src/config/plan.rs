@@ -24,6 +24,7 @@ pub(crate) struct Plan {
     pub(crate) write_functions: Vec<String>,
     pub(crate) load_volatile_functions: bool,
     pub(crate) classification_cache: usize,
+    pub(crate) health: super::HealthConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +88,7 @@ impl RoutingConfig {
         }
         let backend = backend_of(&groups)?;
         check_urls(&groups, backend)?;
+        self.health.validate()?;
         Ok(Plan {
             read_group: read_group.filter(|r| !groups[*r].engines.is_empty()),
             groups,
@@ -98,6 +100,7 @@ impl RoutingConfig {
             write_functions: self.write_functions.clone(),
             load_volatile_functions: self.load_volatile_functions,
             classification_cache: self.classification_cache,
+            health: self.health,
         })
     }
 

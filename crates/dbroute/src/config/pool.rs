@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
@@ -39,13 +39,13 @@ pub struct PoolConfig {
     /// Connections the pool keeps open even when idle.
     pub min_connections: Option<u32>,
     /// How long a statement waits for a free connection before failing.
-    #[serde(with = "duration")]
+    #[serde(with = "super::duration::optional")]
     pub acquire_timeout: Option<Duration>,
     /// How long an unused connection stays open.
-    #[serde(with = "duration")]
+    #[serde(with = "super::duration::optional")]
     pub idle_timeout: Option<Duration>,
     /// How long any connection lives before it is replaced.
-    #[serde(with = "duration")]
+    #[serde(with = "super::duration::optional")]
     pub max_lifetime: Option<Duration>,
 }
 
@@ -121,82 +121,5 @@ impl PoolConfig {
             owner: owner.to_owned(),
             problem,
         })
-    }
-}
-
-/// Parses `"250ms"`, `"5s"`, `"10m"`, `"1h"` or a plain number of seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| {
-        format!("{text:?} is not a duration; write e.g. \"250ms\", \"5s\" or \"10m\"")
-    })?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?}; use ms, s, m or h"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
-}
-
-mod duration {
-    use super::*;
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(f64),
-        Text(String),
-    }
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        let parsed = match Option::<Raw>::deserialize(d)? {
-            None => return Ok(None),
-            Some(Raw::Seconds(s)) => Duration::try_from_secs_f64(s).map_err(|e| e.to_string()),
-            Some(Raw::Text(t)) => parse_duration(&t),
-        };
-        parsed.map(Some).map_err(serde::de::Error::custom)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert!(
-            parse_duration("soon")
-                .unwrap_err()
-                .contains("not a duration")
-        );
-        assert!(
-            parse_duration("5 weeks")
-                .unwrap_err()
-                .contains("unknown duration unit")
-        );
-        assert!(parse_duration("-1s").is_err());
     }
 }

@@ -178,6 +178,15 @@ pub enum ConfigError {
         problem: String,
     },
 
+    /// A `[health]` option that cannot work.
+    #[error("health.{field} {problem}")]
+    Health {
+        /// The option.
+        field: &'static str,
+        /// What is wrong and the fix.
+        problem: String,
+    },
+
     /// The config's URLs are of another database than the router type.
     #[error(
         "the configuration's URLs are {config} but this router is for {router}; use the matching \

@@ -89,6 +89,50 @@ pub enum Error {
         cause: String,
     },
 
+    /// No replica of the group can take the read (all down or too far behind), and falling
+    /// back to the primary is off or not possible (a group that is not the read group).
+    #[error(
+        "no engine of group {group:?} can take the read: {why}; it fails here rather than \
+         waiting (set health.fallback_to_primary = true to read from the primary instead)"
+    )]
+    NoReplicaAvailable {
+        /// The group.
+        group: String,
+        /// Down, lagging: what the health monitor last saw.
+        why: String,
+    },
+
+    /// The engine a statement needs is down (the health monitor has not seen it answer since
+    /// it failed), so the statement fails at once instead of waiting for a timeout.
+    #[error(
+        "engine {engine:?} ({url}) is down since {since_ms} ms ago ({cause}); statements that \
+         need it fail at once until the health monitor sees it answer again"
+    )]
+    EngineDown {
+        /// The engine.
+        engine: String,
+        /// Its URL, with any password replaced by `***`.
+        url: String,
+        /// How long ago it went down.
+        since_ms: u64,
+        /// Its last failure, as the driver reported it.
+        cause: String,
+    },
+
+    /// The primary reports that it is in recovery (a standby: demoted by a failover), so a
+    /// write would fail there.
+    #[error(
+        "engine {engine:?} ({url}) is configured as the primary but reports that it is in \
+         recovery (a standby, probably after a failover); writes fail at once until it is a \
+         primary again: point the configuration at the new primary"
+    )]
+    PrimaryInRecovery {
+        /// The engine.
+        engine: String,
+        /// Its URL, with any password replaced by `***`.
+        url: String,
+    },
+
     /// A transaction handle was used after an enclosing transaction (or its session) had
     /// already ended it.
     #[error(
@@ -144,6 +188,17 @@ impl Error {
     /// `true` for [`Error::TransactionAborted`].
     pub fn is_transaction_aborted(&self) -> bool {
         matches!(self, Error::TransactionAborted { .. })
+    }
+
+    /// `true` when an engine (or every replica) is unavailable: [`Error::NoReplicaAvailable`],
+    /// [`Error::EngineDown`], [`Error::PrimaryInRecovery`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::NoReplicaAvailable { .. }
+                | Error::EngineDown { .. }
+                | Error::PrimaryInRecovery { .. }
+        )
     }
 
     /// `true` for [`Error::SessionInProgress`].

@@ -72,9 +72,10 @@ impl<DB: Backend> Router<DB> {
     /// ```
     pub fn route(&self, sql: &str) -> Result<Destination<'_>> {
         let (group, decision) = self.decided_group(sql)?;
+        let engine = self.usable_engine(group, &decision).map_err(|e| *e)?;
         Ok(Destination {
             group: self.group_name(group),
-            engine: &self.engine(group).name,
+            engine: &engine.name,
             reason: decision.reason,
         })
     }

@@ -30,6 +30,7 @@
 mod catalog;
 mod explain;
 mod handles;
+mod health;
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,12 +40,15 @@ use sqlx::{Executor, Pool};
 
 pub use explain::{Destination, Explanation};
 pub use handles::GroupHandle;
+pub(crate) use health::is_connection_error;
 
 use crate::backend::{Backend, Role, lazy_pool};
 use crate::classify::{Classifier, Dialect};
-use crate::config::{ConfigError, DEFAULT_CACHE_SLOTS, Plan, RoutingConfig};
+use crate::config::{ConfigError, DEFAULT_CACHE_SLOTS, HealthConfig, Plan, RoutingConfig};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
+use crate::health::monitor::Monitor;
+use crate::health::{EngineHealth, GroupHealth};
 use crate::policy::{self, Decision, Facts, GroupId, Layout, SessionState};
 use crate::scope::{ScopeTarget, SessionLink, with_context};
 use crate::select::Picker;
@@ -108,12 +112,27 @@ struct Inner<DB: Backend> {
     catalog: Catalog,
     guard: Guard,
     next_unit: AtomicU64,
+    health: HealthConfig,
+    /// The background probes; dropped with the router, which stops them.
+    monitor: Option<Monitor>,
 }
 
 struct Group<DB: Backend> {
     name: String,
     engines: Vec<Engine<DB>>,
     picker: Picker,
+    health: Arc<GroupHealth>,
+}
+
+impl<DB: Backend> Group<DB> {
+    fn new(name: &str, engines: Vec<Engine<DB>>, picker: Picker, health: Arc<GroupHealth>) -> Self {
+        Group {
+            name: name.to_owned(),
+            engines,
+            picker,
+            health,
+        }
+    }
 }
 
 /// One database server's pool, with the names errors and logs show.
@@ -124,30 +143,8 @@ pub(crate) struct Engine<DB: Backend> {
     pub(crate) pool: Pool<DB>,
     /// Whether this is the primary (the default group's one engine).
     pub(crate) primary: bool,
-}
-
-impl<DB: Backend> Engine<DB> {
-    /// Logs a failure that says the engine itself is in trouble; see [`report_failure`].
-    pub(crate) fn report(&self, error: &sqlx::Error) {
-        report_failure(&self.name, &self.shown_url, error);
-    }
-}
-
-/// Logs a failure that says an engine itself is in trouble (not the statement), naming the
-/// engine and its redacted URL: the driver's own error names neither.
-pub(crate) fn report_failure(engine: &str, shown_url: &str, error: &sqlx::Error) {
-    use sqlx::Error::*;
-    if matches!(
-        error,
-        Io(_) | Tls(_) | Protocol(_) | PoolTimedOut | PoolClosed | WorkerCrashed
-    ) {
-        tracing::warn!(
-            engine = %engine,
-            url = %shown_url,
-            %error,
-            "engine failed at the connection level (unreachable, timed out or pool exhausted)"
-        );
-    }
+    /// What the router knows of its health.
+    pub(crate) health: Arc<EngineHealth>,
 }
 
 impl<DB: Backend> Router<DB> {
@@ -160,7 +157,7 @@ impl<DB: Backend> Router<DB> {
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     {
         let router = Self::connect_lazy(config)?;
-        router.check_connections().await?;
+        router.check_engines().await?;
         if router.inner.catalog.enabled() {
             router.refresh_volatile_functions().await?;
         }
@@ -173,7 +170,10 @@ impl<DB: Backend> Router<DB> {
     ///
     /// Like sqlx's pools, it must run inside a Tokio runtime; outside one it returns an error
     /// instead of panicking.
-    pub fn connect_lazy(config: &RoutingConfig) -> Result<Self> {
+    pub fn connect_lazy(config: &RoutingConfig) -> Result<Self>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
         let plan = config.plan()?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConfigError::NoRuntime.into());
@@ -188,7 +188,10 @@ impl<DB: Backend> Router<DB> {
         Self::from_plan(plan)
     }
 
-    fn from_plan(plan: Plan) -> Result<Self> {
+    fn from_plan(plan: Plan) -> Result<Self>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
         let mut groups = Vec::with_capacity(plan.groups.len());
         for (index, group) in plan.groups.iter().enumerate() {
             let role = if group.writable {
@@ -196,6 +199,7 @@ impl<DB: Backend> Router<DB> {
             } else {
                 Role::Reader
             };
+            let health = Arc::new(GroupHealth::default());
             let engines = group
                 .engines
                 .iter()
@@ -205,17 +209,15 @@ impl<DB: Backend> Router<DB> {
                         shown_url: e.url.redacted(),
                         pool: lazy_pool::<DB>(e, role)?,
                         primary: index == plan.default_group,
+                        health: Arc::new(EngineHealth::new(Arc::clone(&health))),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
             let weights: Vec<u32> = group.engines.iter().map(|e| e.weight).collect();
-            groups.push(Group {
-                name: group.name.clone(),
-                // Validation has checked the weights.
-                picker: Picker::new(plan.strategy, &weights)
-                    .unwrap_or_else(|_| Picker::uniform(engines.len())),
-                engines,
-            });
+            // Validation has checked the weights.
+            let picker = Picker::new(plan.strategy, &weights)
+                .unwrap_or_else(|_| Picker::uniform(engines.len()));
+            groups.push(Group::new(&group.name, engines, picker, health));
         }
         tracing::info!(
             groups = groups.len(),
@@ -224,7 +226,7 @@ impl<DB: Backend> Router<DB> {
             "dbroute router built"
         );
         let writable = plan.groups.iter().map(|g| g.writable).collect();
-        Ok(Router::assemble(Inner {
+        Ok(Router::<DB>::assemble(Inner {
             groups,
             writable,
             default_group: plan.default_group,
@@ -237,10 +239,20 @@ impl<DB: Backend> Router<DB> {
             catalog: Catalog::new(DB::HAS_CATALOG && plan.load_volatile_functions),
             guard: Guard::default(),
             next_unit: AtomicU64::new(1),
+            health: plan.health,
+            monitor: None,
         }))
     }
 
-    fn assemble(inner: Inner<DB>) -> Self {
+    /// The router over `inner`, with its health monitor started (when health checks are on
+    /// and there is a Tokio runtime to run it).
+    fn assemble(mut inner: Inner<DB>) -> Self
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        if inner.health.enabled && tokio::runtime::Handle::try_current().is_ok() {
+            inner.monitor = Some(health::start_monitor::<DB>(&inner.groups, inner.health));
+        }
         Router {
             inner: Arc::new(inner),
         }
@@ -254,12 +266,23 @@ impl<DB: Backend> Router<DB> {
     /// (`set_connect_options`); connections a pool already holds keep their settings, so hand
     /// over pools that have not connected yet (`connect_lazy`). The primary's catalog
     /// (PostgreSQL `VOLATILE` functions) is loaded before the first statement is routed.
-    pub fn from_pools(primary: Pool<DB>, replicas: impl IntoIterator<Item = Pool<DB>>) -> Self {
-        let engine = |name: String, pool, primary| Engine {
+    pub fn from_pools(primary: Pool<DB>, replicas: impl IntoIterator<Item = Pool<DB>>) -> Self
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        let (primary_health, replica_health) = (
+            Arc::new(GroupHealth::default()),
+            Arc::new(GroupHealth::default()),
+        );
+        let engine = |name: String, pool, primary: bool| Engine {
             name,
             shown_url: "(a pool given to Router::from_pools)".to_owned(),
             pool,
             primary,
+            health: Arc::new(EngineHealth::new(Arc::clone(match primary {
+                true => &primary_health,
+                false => &replica_health,
+            }))),
         };
         let replicas: Vec<Engine<DB>> = replicas
             .into_iter()
@@ -270,19 +293,16 @@ impl<DB: Backend> Router<DB> {
                 engine(format!("replica-{}", i + 1), pool, false)
             })
             .collect();
-        let group = |name: &str, engines: Vec<Engine<DB>>| Group {
-            name: name.to_owned(),
-            picker: Picker::uniform(engines.len()),
-            engines,
+        let group = |name: &str, engines: Vec<Engine<DB>>, health| {
+            let picker = Picker::uniform(engines.len());
+            Group::new(name, engines, picker, health)
         };
+        let primary = vec![engine("primary".into(), primary, true)];
         let has_replicas = !replicas.is_empty();
-        Router::assemble(Inner {
+        Router::<DB>::assemble(Inner {
             groups: vec![
-                group(
-                    crate::config::DEFAULT_GROUP,
-                    vec![engine("primary".into(), primary, true)],
-                ),
-                group(crate::config::READ_GROUP, replicas),
+                group(crate::config::DEFAULT_GROUP, primary, primary_health),
+                group(crate::config::READ_GROUP, replicas, replica_health),
             ],
             writable: Box::new([true, false]),
             default_group: 0,
@@ -293,28 +313,9 @@ impl<DB: Backend> Router<DB> {
             catalog: Catalog::new(DB::HAS_CATALOG),
             guard: Guard::default(),
             next_unit: AtomicU64::new(1),
+            health: HealthConfig::default(),
+            monitor: None,
         })
-    }
-
-    async fn check_connections(&self) -> Result<()> {
-        let mut groups: Vec<(usize, &Group<DB>)> = self.inner.groups.iter().enumerate().collect();
-        // SQLite readers need the writer to have created the file and switched it to WAL.
-        groups.sort_by_key(|(i, _)| !self.inner.writable[*i]);
-        for (_, group) in groups {
-            for engine in &group.engines {
-                engine
-                    .pool
-                    .acquire()
-                    .await
-                    .map_err(|source| Error::Connect {
-                        engine: engine.name.clone(),
-                        url: engine.shown_url.clone(),
-                        source,
-                    })?;
-                tracing::debug!(engine = %engine.name, group = %group.name, "engine reachable");
-            }
-        }
-        Ok(())
     }
 
     /// The names of the router's groups.
@@ -348,8 +349,11 @@ impl<DB: Backend> Router<DB> {
         &self.inner.classifier
     }
 
-    /// Closes every pool.
+    /// Stops the health monitor and closes every pool.
     pub async fn close(&self) {
+        if let Some(monitor) = &self.inner.monitor {
+            monitor.stop().await;
+        }
         for engine in self.inner.groups.iter().flat_map(|g| &g.engines) {
             engine.pool.close().await;
         }
@@ -479,16 +483,22 @@ impl<DB: Backend> Router<DB> {
         }
     }
 
-    /// The engine a statement for `group` runs on, picked by the group's strategy.
-    pub(crate) fn engine(&self, group: GroupId) -> &Engine<DB> {
+    /// An engine of `group` that is up, picked by the group's strategy; `None` when none is.
+    pub(crate) fn engine(&self, group: GroupId) -> Option<&Engine<DB>> {
         let mut group = &self.inner.groups[group];
         if group.engines.is_empty() {
             // Only an empty read group gets here (validation rejects other empty groups):
             // its reads go to the default group, which always has its one engine.
             group = &self.inner.groups[self.inner.default_group];
         }
-        let index = group.picker.pick();
-        group.engines.get(index).unwrap_or(&group.engines[0])
+        let all_up = group.health.all_up();
+        if !all_up && !group.engines.iter().any(|e| e.health.is_up()) {
+            return None;
+        }
+        let index = group.picker.pick(all_up, |i| {
+            group.engines.get(i).is_some_and(|e| e.health.is_up())
+        })?;
+        group.engines.get(index)
     }
 
     /// The primary: the default group's one engine.
@@ -496,12 +506,16 @@ impl<DB: Backend> Router<DB> {
         &self.inner.groups[self.inner.default_group].engines[0]
     }
 
-    /// The engine a [`Target::Group`](policy::Target::Group) decision runs on, logging the
-    /// route.
-    pub(crate) fn engine_for(&self, group: GroupId, decision: &Decision) -> &Engine<DB> {
-        let engine = self.engine(group);
+    /// The engine a [`Target::Group`](policy::Target::Group) decision runs on (see
+    /// [`usable_engine`](Self::usable_engine)), logging the route.
+    pub(crate) fn engine_for(
+        &self,
+        group: GroupId,
+        decision: &Decision,
+    ) -> std::result::Result<&Engine<DB>, Box<Error>> {
+        let engine = self.usable_engine(group, decision)?;
         self.log_route(engine, group, decision);
-        engine
+        Ok(engine)
     }
 
     /// The `dbroute::decision` event of a statement sent to an engine.

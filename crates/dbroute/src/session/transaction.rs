@@ -99,7 +99,8 @@ where
                     .into(),
             ));
         };
-        let unit = Unit::new(self, Kind::ReadOnly, self.engine_for(group, &decision));
+        let engine = self.engine_for(group, &decision)?;
+        let unit = Unit::new(self, Kind::ReadOnly, engine);
         Transaction::<DB>::open_in(unit).await
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::guard::owner_key;
-use crate::router::{Engine, Router, report_failure};
+use crate::router::{Engine, Router};
 
 /// What a unit is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +57,6 @@ pub(crate) struct Unit<DB: Backend> {
     pub(crate) kind: Kind,
     pool: Pool<DB>,
     engine: String,
-    /// The engine's URL, redacted, for the log of a failure to connect.
-    shown_url: String,
     /// Whether the connection comes from the primary (then the self-deadlock guard knows it).
     on_primary: bool,
     /// Open levels (0: no transaction), readable without the lock.
@@ -109,7 +107,6 @@ impl<DB: Backend> Unit<DB> {
             kind,
             pool: engine.pool.clone(),
             engine: engine.name.clone(),
-            shown_url: engine.shown_url.clone(),
             on_primary: engine.primary,
             depth: AtomicUsize::new(0),
             owner: Arc::new(AtomicU64::new(owner_key())),
@@ -283,11 +280,17 @@ where
             if unit.on_primary {
                 unit.router.guard().check(Some(unit.id))?;
             }
-            let mut connection = unit
-                .pool
-                .acquire()
-                .await
-                .inspect_err(|e| report_failure(&unit.engine, &unit.shown_url, e))?;
+            if let Some(engine) = unit.router.engine_named(&unit.engine)
+                && engine.primary
+            {
+                unit.router
+                    .check_primary(engine, unit.kind == Kind::ReadOnly)?;
+            }
+            let mut connection = unit.pool.acquire().await.inspect_err(|e| {
+                if let Some(engine) = unit.router.engine_named(&unit.engine) {
+                    unit.router.engine_failed(engine, e);
+                }
+            })?;
             let statement = match (unit.kind, DB::BEGIN_WRITE) {
                 (Kind::ReadOnly, _) => Some(DB::BEGIN_READ_ONLY.into_sql_str()),
                 (_, Some(begin)) => Some(begin.into_sql_str()),

@@ -450,7 +450,8 @@ async fn d10_a_sessions_write_never_escapes_its_transaction() {
 }
 
 /// Defect 11: a statement failing on a dead engine logs a warning naming the engine (with its
-/// URL redacted) at that moment.
+/// URL redacted) at that moment. (With issue 7's failover the read itself then succeeds on
+/// the primary; without the fallback, it fails.)
 #[tokio::test]
 async fn d11_a_dead_engine_is_named_when_a_statement_fails() {
     let logs = Logs::capture();
@@ -461,6 +462,7 @@ async fn d11_a_dead_engine_is_named_when_a_statement_fails() {
                 .name("gone")
                 .pool(PoolConfig::default().acquire_timeout(Duration::from_secs(1))),
         )
+        .health(dbroute::HealthConfig::default().fallback_to_primary(false))
         .build()
         .unwrap();
     let router = PgRouter::connect_lazy(&config).unwrap();

@@ -327,16 +327,14 @@ async fn replica_connections_refuse_writes_even_when_pointing_at_the_primary() {
 
 #[tokio::test]
 async fn an_unreachable_engine_fails_at_connect_without_showing_its_password() {
+    // With `require_all_engines`: by default a replica down at start is only marked down.
     let config = crate::config_with(|c| {
         c.read_replicas = vec![
             dbroute::ReplicaConfig::new("postgres://app:hunter2@127.0.0.1:1/db")
                 .name("gone")
-                .pool(
-                    dbroute::PoolConfig::default()
-                        .acquire_timeout(std::time::Duration::from_secs(1)),
-                )
                 .into(),
         ];
+        c.health.require_all_engines = true;
     });
     let error = dbroute::PgRouter::connect(&config).await.unwrap_err();
     let message = error.to_string();
