@@ -175,6 +175,37 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops `node` at once, as a crash would (`pg_ctl stop -m immediate`): its connections
+    /// break mid-statement.
+    pub fn kill(&self, node: &Node) -> Result<()> {
+        self.run(self.server_command(&self.bin_dir.join("pg_ctl")).args([
+            "-D",
+            path_str(&node.data_dir),
+            "stop",
+            "-m",
+            "immediate",
+            "-w",
+        ]))
+        .map(|_| ())
+    }
+
+    /// Starts `node` again after [`kill`](Self::kill), on the same port, and waits until it
+    /// accepts connections (a replica then resumes streaming on its own).
+    pub fn restart(&self, node: &Node) -> Result<()> {
+        self.pg_ctl_start(node)
+    }
+
+    /// Pauses WAL replay on replica `node` (`pg_wal_replay_pause()`): it keeps answering
+    /// reads, from an ever older snapshot.
+    pub fn pause_replay(&self, node: &Node) -> Result<()> {
+        self.psql(node, "SELECT pg_wal_replay_pause()").map(|_| ())
+    }
+
+    /// Resumes WAL replay on replica `node`.
+    pub fn resume_replay(&self, node: &Node) -> Result<()> {
+        self.psql(node, "SELECT pg_wal_replay_resume()").map(|_| ())
+    }
+
     /// Runs one SQL statement on `node` with `psql` and returns its unaligned output.
     pub fn psql(&self, node: &Node, sql: &str) -> Result<String> {
         let psql = self.bin_dir.join("psql");

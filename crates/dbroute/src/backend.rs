@@ -117,19 +117,22 @@ pub(crate) fn lazy_pool<DB: Backend>(engine: &EnginePlan, role: Role) -> Result<
         })?;
     let options = DB::prepare_options(options, role);
     let in_memory = DB::KIND.is_in_memory(url);
-    let pool = DB::prepare_pool(pool_options::<DB>(engine.pool), role, in_memory);
+    let pool = DB::prepare_pool(pool_options::<DB>(engine.pool, role), role, in_memory);
     Ok(pool.connect_lazy_with(options))
 }
 
 /// Pool options from an engine's settings, which the validated plan has already completed
-/// with the defaults (the fallbacks below only keep this total).
-fn pool_options<DB: Database>(config: PoolConfig) -> PoolOptions<DB> {
+/// with the defaults (the fallbacks below only keep this total). A replica's connections are
+/// not pinged before each use: a read that meets a dead one is retried elsewhere, and the
+/// ping is a round trip on every statement.
+fn pool_options<DB: Database>(config: PoolConfig, role: Role) -> PoolOptions<DB> {
     PoolOptions::new()
         .max_connections(config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))
         .min_connections(config.min_connections.unwrap_or(0))
         .acquire_timeout(config.acquire_timeout.unwrap_or(DEFAULT_ACQUIRE_TIMEOUT))
         .idle_timeout(config.idle_timeout)
         .max_lifetime(config.max_lifetime)
+        .test_before_acquire(config.test_before_acquire.unwrap_or(role == Role::Writer))
 }
 
 #[cfg(feature = "postgres")]

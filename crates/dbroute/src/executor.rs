@@ -351,7 +351,10 @@ where
         let spare = if retry { routed.try_clone() } else { None };
         let outcome = {
             let _in_flight = engine.health.in_flight();
-            engine.pool.fetch_optional(routed).await
+            match router.connection(engine).await {
+                Ok(mut connection) => connection.fetch_optional(routed).await,
+                Err(error) => Err(error),
+            }
         };
         let error = match outcome {
             Ok(row) => break Ok(row),
@@ -389,19 +392,24 @@ where
             let spare = if retry { routed.try_clone() } else { None };
             let (yielded, failure) = {
                 let _in_flight = engine.health.in_flight();
-                let mut steps = engine.pool.fetch_many(routed);
                 let (mut yielded, mut failure) = (false, None);
-                while let Some(step) = steps.next().await {
-                    match step {
-                        Ok(step) => {
-                            yielded = true;
-                            r#yield!(step);
-                        }
-                        Err(error) => {
-                            failure = Some(error);
-                            break;
+                match router.connection(engine).await {
+                    Ok(mut connection) => {
+                        let mut steps = connection.fetch_many(routed);
+                        while let Some(step) = steps.next().await {
+                            match step {
+                                Ok(step) => {
+                                    yielded = true;
+                                    r#yield!(step);
+                                }
+                                Err(error) => {
+                                    failure = Some(error);
+                                    break;
+                                }
+                            }
                         }
                     }
+                    Err(error) => failure = Some(error),
                 }
                 (yielded, failure)
             };

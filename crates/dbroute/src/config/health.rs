@@ -37,6 +37,7 @@ use crate::error::ConfigError;
 ///     .health(
 ///         HealthConfig::default()
 ///             .interval(Duration::from_millis(500))
+///             .probe_timeout(Duration::from_millis(500))
 ///             .max_replica_lag(LagBound::default().time(Duration::from_secs(10)).bytes(64 << 20)),
 ///     )
 ///     .build()?;

@@ -19,6 +19,7 @@ pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// | `acquire_timeout` | 5 s |
 /// | `idle_timeout` | 10 min |
 /// | `max_lifetime` | 30 min |
+/// | `test_before_acquire` | on for writable engines, off for replicas |
 ///
 /// In TOML and environment variables, durations are strings such as `"250ms"`, `"5s"`,
 /// `"10m"`, or a number of seconds.
@@ -47,6 +48,10 @@ pub struct PoolConfig {
     /// How long any connection lives before it is replaced.
     #[serde(with = "super::duration::optional")]
     pub max_lifetime: Option<Duration>,
+    /// Check each connection with a round trip before handing it out (sqlx's
+    /// `test_before_acquire`). Unset: on for writable engines, off for replicas, whose failed
+    /// reads are retried elsewhere (see `BENCHMARKS.md` for what the round trip costs).
+    pub test_before_acquire: Option<bool>,
 }
 
 impl PoolConfig {
@@ -78,6 +83,13 @@ impl PoolConfig {
         self
     }
 
+    /// Sets `test_before_acquire`.
+    #[must_use]
+    pub fn test_before_acquire(mut self, test: bool) -> Self {
+        self.test_before_acquire = Some(test);
+        self
+    }
+
     /// Sets `max_lifetime`.
     #[must_use]
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
@@ -93,6 +105,7 @@ impl PoolConfig {
             acquire_timeout: self.acquire_timeout.or(fallback.acquire_timeout),
             idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
             max_lifetime: self.max_lifetime.or(fallback.max_lifetime),
+            test_before_acquire: self.test_before_acquire.or(fallback.test_before_acquire),
         }
     }
 
@@ -104,6 +117,8 @@ impl PoolConfig {
             acquire_timeout: Some(DEFAULT_ACQUIRE_TIMEOUT),
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
+            // Decided per role when the pool is built.
+            test_before_acquire: None,
         }
     }
 

@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::{Connection, Executor};
+use sqlx::{Connection, Executor, Pool};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -29,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// An engine as the monitor sees it.
 pub(crate) struct Watched<DB: Backend> {
     pub(crate) name: String,
+    /// Its pool: swept of dead connections when the engine comes back.
+    pub(crate) pool: Pool<DB>,
     pub(crate) options: <DB::Connection as Connection>::Options,
     pub(crate) primary: bool,
     pub(crate) health: Arc<EngineHealth>,
@@ -125,15 +127,40 @@ where
     let mut primary_position = None;
     for slot in primaries {
         let outcome = probe::<DB>(slot, config).await;
-        primary_position = apply(slot, outcome, None, config).or(slot.watched.health.position());
+        primary_position = apply(slot, outcome, None, config)
+            .0
+            .or(slot.watched.health.position());
     }
-    let outcomes = futures_util::future::join_all(replicas.into_iter().map(|slot| async {
+    futures_util::future::join_all(replicas.into_iter().map(|slot| async {
         let outcome = probe::<DB>(slot, config).await;
-        (slot, outcome)
+        let back = apply(slot, outcome, primary_position, config).1;
+        if back {
+            sweep(&slot.watched.pool, config.probe_timeout).await;
+        }
     }))
     .await;
-    for (slot, outcome) in outcomes {
-        apply(slot, outcome, primary_position, config);
+}
+
+/// Drops the dead connections a pool still holds from before its engine went away (a restart
+/// leaves them idle; replicas' pools do not ping before use), so that the engine's return is
+/// not met by a failure on each of them.
+async fn sweep<DB: Backend>(pool: &Pool<DB>, timeout: Duration) {
+    let mut held = Vec::new();
+    for _ in 0..pool.num_idle() {
+        match tokio::time::timeout(timeout, pool.acquire()).await {
+            Ok(Ok(connection)) => held.push(connection),
+            _ => break,
+        }
+    }
+    let mut dead = 0;
+    for connection in &mut held {
+        if connection.ping().await.is_err() {
+            connection.close_on_drop();
+            dead += 1;
+        }
+    }
+    if dead > 0 {
+        tracing::debug!(dead, "closed connections that died with their engine");
     }
 }
 
@@ -162,13 +189,14 @@ where
     outcome
 }
 
-/// Records a probe's outcome; returns the position it saw.
+/// Records a probe's outcome; returns the position it saw, and whether the engine just came
+/// back into the rotation.
 fn apply<DB: Backend>(
     slot: &mut Slot<DB>,
     outcome: Result<Probe, String>,
     primary_position: Option<u64>,
     config: &HealthConfig,
-) -> Option<u64> {
+) -> (Option<u64>, bool) {
     let Slot { watched, next, .. } = slot;
     let health = &watched.health;
     let role = if watched.primary {
@@ -183,7 +211,7 @@ fn apply<DB: Backend>(
                 tracing::warn!(engine = %watched.name, role, %error, "engine down: out of the rotation");
             }
             *next = Instant::now() + backoff(config.interval, health.failed_probes());
-            return None;
+            return (None, false);
         }
     };
     *next = Instant::now();
@@ -201,6 +229,7 @@ fn apply<DB: Backend>(
     };
     let (before, after) = health.probed(probe, lag, config);
     report_role(watched, was_in_recovery, probe.in_recovery);
+    let back = before != EngineState::Up && after == EngineState::Up;
     match (before, after) {
         (EngineState::Up, EngineState::Lagging) => tracing::warn!(
             engine = %watched.name,
@@ -208,12 +237,10 @@ fn apply<DB: Backend>(
             lag = ?lag.map(|l| l.1),
             "replica lagging past max_replica_lag: out of the rotation"
         ),
-        (_, EngineState::Up) if before != EngineState::Up => {
-            tracing::info!(engine = %watched.name, role, "engine back in the rotation")
-        }
+        _ if back => tracing::info!(engine = %watched.name, role, "engine back in the rotation"),
         _ => {}
     }
-    probe.position
+    (probe.position, back)
 }
 
 /// Logs a role that is not the configured one: a replica out of recovery (promoted), a

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use sqlx::Executor;
+use sqlx::pool::PoolConnection;
 
 use super::{Engine, Group, Router};
 use crate::backend::Backend;
@@ -24,6 +25,7 @@ where
         .flat_map(|g| &g.engines)
         .map(|engine| Watched {
             name: engine.name.clone(),
+            pool: engine.pool.clone(),
             options: (*engine.pool.connect_options()).clone(),
             primary: engine.primary,
             health: std::sync::Arc::clone(&engine.health),
@@ -160,6 +162,24 @@ impl<DB: Backend> Router<DB> {
             && primary.health.is_up()
             && !std::ptr::eq(primary, failed);
         usable.then_some(primary)
+    }
+
+    /// A connection of `engine`'s pool. With health checks on, a replica's comes within the
+    /// probe timeout or counts as failed: a dead or unanswering replica costs a request at
+    /// most that, once (sqlx's pool itself retries a refused connection until its acquire
+    /// timeout).
+    pub(crate) async fn connection(
+        &self,
+        engine: &Engine<DB>,
+    ) -> std::result::Result<PoolConnection<DB>, sqlx::Error> {
+        let acquire = engine.pool.acquire();
+        if engine.primary || self.inner.monitor.is_none() {
+            return acquire.await;
+        }
+        match tokio::time::timeout(self.inner.health.probe_timeout, acquire).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
     }
 
     /// The engine named `name`.
