@@ -104,6 +104,8 @@ pub(crate) struct EngineHealth {
     /// Failed probes in a row: the monitor backs off while they pile up.
     failed_probes: AtomicU32,
     in_flight: AtomicUsize,
+    /// Statements that failed on it at the connection level since the router was built.
+    statement_failures: AtomicU64,
     last_error: Mutex<Option<String>>,
     group: Arc<GroupHealth>,
 }
@@ -133,6 +135,7 @@ impl EngineHealth {
             good_probes: AtomicU32::new(0),
             failed_probes: AtomicU32::new(0),
             in_flight: AtomicUsize::new(0),
+            statement_failures: AtomicU64::new(0),
             last_error: Mutex::new(None),
             group,
         }
@@ -162,18 +165,24 @@ impl EngineHealth {
         }
     }
 
-    /// It failed at the connection level (a probe or a statement): out of the rotation now.
-    /// Returns whether this changed its state.
-    pub(crate) fn failed(&self, error: &str) -> bool {
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_owned());
-        self.good_probes.store(0, Ordering::Release);
-        self.set_state(EngineState::Down)
+    /// A statement failed on it at the connection level: out of the rotation now. Returns
+    /// whether this changed its state.
+    pub(crate) fn statement_failed(&self, error: &str) -> bool {
+        self.statement_failures.fetch_add(1, Ordering::AcqRel);
+        self.failed(error)
     }
 
-    /// A probe failed: like [`failed`](Self::failed), and counts toward the back-off.
+    /// A probe (or the check at start-up) failed: out of the rotation now, and it counts
+    /// toward the monitor's back-off. Returns whether this changed its state.
     pub(crate) fn probe_failed(&self, error: &str) -> bool {
         self.failed_probes.fetch_add(1, Ordering::AcqRel);
         self.failed(error)
+    }
+
+    fn failed(&self, error: &str) -> bool {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_owned());
+        self.good_probes.store(0, Ordering::Release);
+        self.set_state(EngineState::Down)
     }
 
     /// Failed probes in a row.
@@ -274,6 +283,7 @@ impl EngineHealth {
             in_recovery: self.in_recovery(),
             for_time: Duration::from_millis(now_ms().saturating_sub(since)),
             in_flight: self.in_flight.load(Ordering::Acquire),
+            statement_failures: self.statement_failures.load(Ordering::Acquire),
             last_error: self
                 .last_error
                 .lock()
@@ -302,6 +312,7 @@ pub(crate) struct Snapshot {
     pub(crate) in_recovery: Option<bool>,
     pub(crate) for_time: Duration,
     pub(crate) in_flight: usize,
+    pub(crate) statement_failures: u64,
     pub(crate) last_error: Option<String>,
 }
 
@@ -330,6 +341,9 @@ pub struct EngineReport {
     pub in_recovery: Option<bool>,
     /// Statements running on it now.
     pub in_flight: usize,
+    /// Statements that failed on it at the connection level since the router was built (each
+    /// then ran again elsewhere when it could).
+    pub statement_failures: u64,
     /// Its last connection-level failure, as the driver reported it (no URLs, no passwords).
     pub last_error: Option<String>,
 }

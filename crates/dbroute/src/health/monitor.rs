@@ -4,9 +4,9 @@
 //! a healthy engine look dead), and each probe, connecting included, is bounded by
 //! `probe_timeout`. The primary is probed first, then the replicas at once, so that each
 //! replica's lag is measured against a fresh primary position. An engine that keeps failing is
-//! probed less often (every interval for its first 5 failures, then twice as far apart every 5
-//! failures, up to 30 s), so a long outage costs little; a restart within seconds is seen
-//! within an interval or two.
+//! probed less often (every interval for its first 20 failures, then twice as far apart every
+//! 10 failures, up to 30 s), so a long outage costs little while a restart within 20 intervals
+//! is seen within an interval or two.
 //!
 //! The task holds nothing of the router: it ends when the router is dropped (its stop signal's
 //! sender goes away with it) or closed.
@@ -264,7 +264,7 @@ fn report_role<DB: Backend>(watched: &Watched<DB>, before: Option<bool>, now: Op
 
 /// The wait before the next probe of an engine that failed `failures` probes in a row.
 fn backoff(interval: Duration, failures: u32) -> Duration {
-    let doublings = (failures / 5).min(16);
+    let doublings = (failures.saturating_sub(10) / 10).min(16);
     interval
         .saturating_mul(1 << doublings)
         .min(MAX_BACKOFF.max(interval))
@@ -275,12 +275,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_starts_after_five_failures_and_stops_at_thirty_seconds() {
+    fn backoff_starts_after_twenty_failures_and_stops_at_thirty_seconds() {
         let second = Duration::from_secs(1);
         assert_eq!(backoff(second, 1), second);
-        assert_eq!(backoff(second, 4), second);
-        assert_eq!(backoff(second, 5), 2 * second);
-        assert_eq!(backoff(second, 10), 4 * second);
+        assert_eq!(backoff(second, 19), second);
+        assert_eq!(backoff(second, 20), 2 * second);
+        assert_eq!(backoff(second, 30), 4 * second);
         assert_eq!(backoff(second, 1000), MAX_BACKOFF);
     }
 }

@@ -23,7 +23,7 @@ fn a_failure_ejects_at_once_and_recovery_takes_good_probes_in_a_row() {
     let group = Arc::new(GroupHealth::default());
     let health = EngineHealth::new(Arc::clone(&group));
     assert!(health.is_up() && group.all_up());
-    assert!(health.failed("connection refused"));
+    assert!(health.statement_failed("connection refused"));
     assert!(!health.is_up() && !group.all_up());
     assert_eq!(health.state(), EngineState::Down);
     assert_eq!(
@@ -67,9 +67,9 @@ fn a_lagging_engine_that_fails_is_down_and_the_group_counts_it_once() {
     let a = EngineHealth::new(Arc::clone(&group));
     let b = EngineHealth::new(Arc::clone(&group));
     answered(&a, 5000);
-    assert!(a.failed("reset"), "lagging to down is a change");
-    assert!(!a.failed("reset again"), "down to down is not");
-    assert!(b.failed("reset"));
+    assert!(a.statement_failed("reset"), "lagging to down is a change");
+    assert!(!a.statement_failed("reset again"), "down to down is not");
+    assert!(b.statement_failed("reset"));
     assert_eq!(group.degraded.load(Ordering::Acquire), 2);
     for _ in 0..2 {
         answered(&a, 0);

@@ -72,6 +72,7 @@ impl<DB: Backend> Router<DB> {
                     lag: snapshot.lag,
                     in_recovery: snapshot.in_recovery,
                     in_flight: snapshot.in_flight,
+                    statement_failures: snapshot.statement_failures,
                     last_error: snapshot.last_error,
                 }
             })
@@ -203,7 +204,7 @@ impl<DB: Backend> Router<DB> {
                 %error,
                 "engine failed at the connection level (unreachable, timed out or pool exhausted)"
             );
-            if self.inner.monitor.is_some() && engine.health.failed(&error.to_string()) {
+            if self.inner.monitor.is_some() && engine.health.statement_failed(&error.to_string()) {
                 tracing::warn!(engine = %engine.name, "engine down: out of the rotation until it answers probes");
             }
             return;
@@ -245,7 +246,7 @@ impl<DB: Backend> Router<DB> {
                 return Err(error);
             }
             tracing::warn!(%error, "replica down at start: out of the rotation until it answers probes");
-            engine.health.failed(&error.to_string());
+            engine.health.probe_failed(&error.to_string());
         }
         Ok(())
     }
