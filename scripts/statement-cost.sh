@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The client's instructions per statement, direct vs through the router, under callgrind
+# The client's instructions per statement, direct (with and without sqlx's ping before each
+# use) vs through the router, under callgrind
 # (counts, not seconds: the same on every run of the same binary). Needs valgrind and the
 # PostgreSQL server binaries (./scripts/test.sh installs the latter).
 set -euo pipefail
@@ -13,7 +14,7 @@ count() { # mode n -> instructions inside statements()
     --callgrind-out-file="$out/$1.$2" "$bin" >/dev/null 2>&1
   grep -E '^summary:' "$out/$1.$2" | awk '{print $2}'
 }
-for mode in direct router; do
+for mode in direct unpinged router; do
   small=$(count "$mode" 500); large=$(count "$mode" 2500)
   echo "$mode: $(( (large - small) / 2000 )) instructions per statement"
 done

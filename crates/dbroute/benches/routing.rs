@@ -1,12 +1,13 @@
 //! Routing overhead, measured against real local PostgreSQL replicas.
 //!
 //! * `pk_select`: the same prepared primary-key SELECT, straight through the replica's own
-//!   pool and through `&Router` (whose read group is that replica). The ratio comes from
-//!   30,000 statements in strict rotation with a second, identical direct pool (whose ratio to
-//!   the first is the noise floor), printed before criterion's own figures.
+//!   pool and through `&Router` (whose read group is that replica). The ratios come from
+//!   40,000 statements in strict rotation between a default sqlx pool, a second identical one
+//!   (the noise floor), a pool without sqlx's ping before each use, and the router, printed
+//!   before criterion's own figures.
 //! * concurrent reads over two replicas: 8 tasks on a 2-worker runtime, each alternating
-//!   strictly between two direct pools (which it alternates by itself) and a router whose
-//!   round-robin counter all tasks share; medians per path, printed.
+//!   strictly between two default direct pools (which it alternates by itself) and a router
+//!   whose round-robin counter all tasks share; medians per path, printed.
 //! * `decision/*`: classify + pick an engine for a typical 92-byte SELECT (through the
 //!   router's classification cache, and without it), and the classifier alone; plus the
 //!   decision on one thread and on two threads at once (the picker's shared counter under
@@ -29,7 +30,7 @@ use sqlx::postgres::PgPoolOptions;
 const TYPICAL: &str =
     "SELECT id, email, display_name, created_at FROM users WHERE id = $1 AND deleted_at IS NULL";
 const QUERY: &str = "SELECT v FROM bench WHERE id = $1";
-const PAIRED_STATEMENTS: usize = 30_000;
+const PAIRED_STATEMENTS: usize = 40_000;
 const TASKS: usize = 8;
 const PER_TASK: usize = 2_500;
 
@@ -46,7 +47,7 @@ fn benches(c: &mut Criterion) {
         .replica(replicas[0].clone())
         .build()
         .expect("config");
-    let (router, uncached, direct, twin) = runtime.block_on(async {
+    let (router, uncached, pools) = runtime.block_on(async {
         let mut uncached = one_replica.clone();
         uncached.classification_cache = 0;
         let uncached = PgRouter::connect_lazy(&uncached).expect("uncached router");
@@ -58,16 +59,22 @@ fn benches(c: &mut Criterion) {
         .execute(&router)
         .await
         .expect("bench table");
-        (
-            router,
-            uncached,
+        let pools = [
             direct_pool(&replicas[0]).await,
             direct_pool(&replicas[0]).await,
-        )
+            PgPoolOptions::new()
+                .max_connections(10)
+                .test_before_acquire(false)
+                .connect(&replicas[0])
+                .await
+                .expect("pool without ping"),
+        ];
+        (router, uncached, pools)
     });
+    let direct = pools[0].clone();
     cluster.wait_for_replay().expect("replay");
 
-    paired_single(&runtime, &router, &direct, &twin);
+    paired_single(&runtime, &router, &pools);
     paired_concurrent(&cluster, &replicas);
     decision_under_contention(&router);
 
@@ -115,39 +122,40 @@ where
     black_box(v)
 }
 
-/// Router vs the replica's own pool, one statement at a time, in strict rotation with a
-/// second, identical direct pool: drift of the machine or the server over time (which moves two
-/// separately measured benches by several percent) hits every path alike, and the second
-/// pool's ratio to the first shows how far two identical paths differ, the noise floor.
-fn paired_single(
-    runtime: &tokio::runtime::Runtime,
-    router: &PgRouter,
-    direct: &PgPool,
-    twin: &PgPool,
-) {
+/// Router vs the replica's own pool, one statement at a time, in strict rotation between: a
+/// default sqlx pool (what the router replaces; it pings each connection before handing it
+/// out), a second, identical one (its ratio to the first is the noise floor), a pool that
+/// does not ping (what the router's replica pools are), and the router. Drift of the machine or
+/// the server over time hits every path alike.
+fn paired_single(runtime: &tokio::runtime::Runtime, router: &PgRouter, pools: &[PgPool; 3]) {
+    let [direct, twin, unpinged] = pools;
     runtime.block_on(async {
         // Round 0 warms the pools up (connections, prepared statements) and is not shown.
         for round in 0..=3 {
-            let mut times: [Vec<Duration>; 3] = Default::default();
+            let mut times: [Vec<Duration>; 4] = Default::default();
             for i in 0..PAIRED_STATEMENTS {
-                let path = (i + round) % 3;
+                let path = (i + round) % 4;
                 let start = Instant::now();
                 match path {
                     0 => read_once(direct).await,
                     1 => read_once(twin).await,
+                    2 => read_once(unpinged).await,
                     _ => read_once(router).await,
                 };
                 times[path].push(start.elapsed());
             }
-            let [d, t, r] = times.map(|mut t| median(&mut t));
+            let [d, t, u, r] = times.map(|mut t| median(&mut t));
+            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
             if round > 0 {
                 println!(
-                    "pk_select round {round}: direct {d:.2?}, second direct pool {t:.2?}, router \
-                     {r:.2?}; router / direct {:.4}, second pool / direct {:.4} ({} statements \
-                     each)",
-                    r.as_secs_f64() / d.as_secs_f64(),
-                    t.as_secs_f64() / d.as_secs_f64(),
-                    PAIRED_STATEMENTS / 3
+                    "pk_select round {round}: default pool {d:.2?}, second default pool {t:.2?}, \
+                     pool without ping {u:.2?}, router {r:.2?}; router / default pool {:.4}, \
+                     router / pool without ping {:.4}, second / first default pool {:.4} \
+                     ({} statements each)",
+                    ratio(r, d),
+                    ratio(r, u),
+                    ratio(t, d),
+                    PAIRED_STATEMENTS / 4
                 );
             }
         }

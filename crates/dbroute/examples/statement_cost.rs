@@ -4,8 +4,10 @@
 //! (`BENCHMARKS.md` has them).
 //!
 //! It starts its own PostgreSQL primary and replica (`dbroute-test-cluster`), then runs the
-//! same prepared SELECT `N` times on the replica's own pool (`MODE=direct`) or through a
-//! router whose read group is that replica (`MODE=router`). Only `statements` is counted.
+//! same prepared SELECT `N` times on the replica's own pool (`MODE=direct`: sqlx's defaults,
+//! which ping each connection before use; `MODE=unpinged`: without that ping, as the router's
+//! replica pools are) or through a router whose read group is that replica (`MODE=router`).
+//! Only `statements` is counted.
 
 use std::hint::black_box;
 
@@ -45,11 +47,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?;
         let router = PgRouter::connect(&config).await?;
         let direct = PgPoolOptions::new().connect(&replica).await?;
-        // Warm both up: connections, prepared statements, the classification cache.
+        let unpinged = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .connect(&replica)
+            .await?;
+        // Warm them up: connections, prepared statements, the classification cache.
         statements(&direct, 10).await;
+        statements(&unpinged, 10).await;
         statements(&router, 10).await;
         match mode.as_str() {
             "direct" => statements(&direct, n).await,
+            "unpinged" => statements(&unpinged, n).await,
             _ => statements(&router, n).await,
         }
         Ok(())
