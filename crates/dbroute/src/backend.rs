@@ -17,7 +17,6 @@ use crate::config::{
     PoolConfig,
 };
 use crate::error::Result;
-use crate::health::Probe;
 pub(crate) use sealed::Role;
 
 pub(crate) mod sealed {
@@ -98,6 +97,27 @@ pub(crate) mod sealed {
             })
         }
     }
+}
+
+/// What one probe saw. (Public only because the sealed `Backend` trait names it; not
+/// reachable from outside the crate.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(unreachable_pub)]
+pub struct Probe {
+    /// `pg_is_in_recovery()`; `None` where the database has no such notion.
+    pub(crate) in_recovery: Option<bool>,
+    /// The WAL position: written (primary) or replayed (replica).
+    pub(crate) position: Option<u64>,
+    /// How long ago the replica replayed its last transaction, while it is behind.
+    pub(crate) replay_age: Option<std::time::Duration>,
+}
+
+/// A `pg_lsn` text (`16/B374D848`) as a number.
+pub(crate) fn parse_lsn(text: &str) -> Option<u64> {
+    let (high, low) = text.split_once('/')?;
+    let high = u64::from_str_radix(high, 16).ok()?;
+    let low = u64::from_str_radix(low, 16).ok()?;
+    Some(high << 32 | low)
 }
 
 /// A database dbroute can route for: `sqlx::Postgres` and `sqlx::Sqlite` (each behind its
@@ -181,7 +201,7 @@ mod postgres {
                     sqlx::query_as(PROBE).fetch_one(connection).await?;
                 Ok(Probe {
                     in_recovery: Some(in_recovery),
-                    position: position.as_deref().and_then(crate::health::parse_lsn),
+                    position: position.as_deref().and_then(parse_lsn),
                     replay_age: replay_age
                         .and_then(|s| std::time::Duration::try_from_secs_f64(s.max(0.0)).ok()),
                 })

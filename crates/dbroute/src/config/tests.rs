@@ -315,3 +315,59 @@ fn environment_variables() {
             .contains("DBROUTE_REPLICA_2_URL: missing")
     );
 }
+
+#[test]
+fn health_options_from_every_source_and_their_errors() {
+    #[cfg(feature = "toml")]
+    {
+        let config = RoutingConfig::from_toml_str(
+            r#"
+            primary_connection_string = "postgres://p/db"
+            [health]
+            interval = "500ms"
+            probe_timeout = 0.25
+            recover_after = 3
+            max_replica_lag = { bytes = 1048576, time = "10s" }
+            fallback_to_primary = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.health.interval,
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(
+            config.health.probe_timeout,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(config.health.max_replica_lag.bytes, Some(1 << 20));
+        assert!(!config.health.fallback_to_primary);
+    }
+    let config = RoutingConfig::from_env_vars([
+        ("DBROUTE_PRIMARY_URL", "postgres://p/db"),
+        ("DBROUTE_HEALTH_INTERVAL", "2s"),
+        ("DBROUTE_HEALTH_MAX_LAG_BYTES", "8388608"),
+        ("DBROUTE_HEALTH_REQUIRE_ALL_ENGINES", "true"),
+    ])
+    .unwrap();
+    assert_eq!(config.health.interval, std::time::Duration::from_secs(2));
+    assert_eq!(config.health.max_replica_lag.bytes, Some(8 << 20));
+    assert!(config.health.require_all_engines);
+    let bad = |health: HealthConfig| {
+        let mut config = primary("postgres://p/db");
+        config.health = health;
+        error_of(config)
+    };
+    let zero = std::time::Duration::ZERO;
+    let second = std::time::Duration::from_secs(1);
+    assert!(bad(HealthConfig::default().interval(zero)).contains("health.interval is 0"));
+    assert!(
+        bad(HealthConfig::default().probe_timeout(2 * second))
+            .contains("health.probe_timeout is longer than interval")
+    );
+    assert!(bad(HealthConfig::default().recover_after(0)).contains("health.recover_after is 0"));
+    assert!(
+        bad(HealthConfig::default().max_replica_lag(LagBound::none().bytes(0)))
+            .contains("max_replica_lag.bytes is 0")
+    );
+}

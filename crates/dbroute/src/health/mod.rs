@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub(crate) use crate::backend::Probe;
 use crate::config::HealthConfig;
 
 /// Where an engine stands.
@@ -108,19 +109,6 @@ pub(crate) struct EngineHealth {
     statement_failures: AtomicU64,
     last_error: Mutex<Option<String>>,
     group: Arc<GroupHealth>,
-}
-
-/// What one probe saw. (Public only because the sealed `Backend` trait names it; not
-/// reachable from outside the crate.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(unreachable_pub)]
-pub struct Probe {
-    /// `pg_is_in_recovery()`; `None` where the database has no such notion.
-    pub(crate) in_recovery: Option<bool>,
-    /// The WAL position: written (primary) or replayed (replica).
-    pub(crate) position: Option<u64>,
-    /// How long ago the replica replayed its last transaction, while it is behind.
-    pub(crate) replay_age: Option<Duration>,
 }
 
 impl EngineHealth {
@@ -385,14 +373,6 @@ fn known(value: u64) -> Option<u64> {
 fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-/// A `pg_lsn` text (`16/B374D848`) as a number.
-pub(crate) fn parse_lsn(text: &str) -> Option<u64> {
-    let (high, low) = text.split_once('/')?;
-    let high = u64::from_str_radix(high, 16).ok()?;
-    let low = u64::from_str_radix(low, 16).ok()?;
-    Some(high << 32 | low)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The engine state machine, without a database.
 
 use super::*;
+use crate::backend::parse_lsn;
 use crate::config::LagBound;
 
 fn config() -> HealthConfig {

@@ -3,7 +3,6 @@
 //! standbys), one test at a time: killing a server must not disturb anyone else's test.
 //! Where a read ran is asked of the server (`inet_server_port()`).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dbroute::{EngineState, HealthConfig, LagBound, PgRouter, ReplicaConfig, RoutingConfig};
@@ -12,10 +11,11 @@ use dbroute_test_cluster::Cluster;
 /// Probes every 250 ms (each bounded by 250 ms); two good probes to come back.
 const INTERVAL: Duration = Duration::from_millis(250);
 
-/// One cluster at a time: the machine has two cores.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// One cluster at a time: the machine has two cores. (Each test has its own runtime; tokio's
+/// mutex works across them.)
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
 
 fn health() -> HealthConfig {
@@ -77,7 +77,7 @@ async fn blocking(f: impl FnOnce() + Send + 'static) {
 /// read after its failures ejected it, and it is back in the rotation soon after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_costs_no_read() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = std::sync::Arc::new(Cluster::start(2).unwrap());
     let router = PgRouter::connect(&config(&cluster, health()))
         .await
@@ -170,7 +170,7 @@ async fn a_killed_replica_costs_no_read() {
 /// router and every read cost at most one probe timeout, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_never_answers_costs_at_most_one_probe_timeout() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = Cluster::start(1).unwrap();
     // Bound, never accepted: connections sit in the backlog with no server behind them.
     let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -217,7 +217,7 @@ async fn a_replica_that_never_answers_costs_at_most_one_probe_timeout() {
 /// `max_replica_lag` it leaves the rotation (no read reaches it), and it returns once resumed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_replica_leaves_the_rotation_and_returns() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = std::sync::Arc::new(Cluster::start(2).unwrap());
     let bound = LagBound::none().bytes(64 * 1024);
     let router = PgRouter::connect(&config(&cluster, health().max_replica_lag(bound)))
@@ -264,7 +264,7 @@ async fn a_lagging_replica_leaves_the_rotation_and_returns() {
 /// fallback is off); with the primary down, writes fail at once naming it, and reads go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_replicas_down_and_primary_down() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = std::sync::Arc::new(Cluster::start(2).unwrap());
     let router = PgRouter::connect(&config(&cluster, health()))
         .await
@@ -325,7 +325,7 @@ async fn all_replicas_down_and_primary_down() {
 /// comes up. With `require_all_engines`, the start fails instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starting_with_a_replica_down() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = std::sync::Arc::new(Cluster::start(2).unwrap());
     let late = cluster.replicas()[1].clone();
     let (c, l) = (std::sync::Arc::clone(&cluster), late.clone());
@@ -358,7 +358,7 @@ async fn starting_with_a_replica_down() {
 /// not in recovery is reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_in_the_wrong_role_are_caught() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = Cluster::start(1).unwrap();
     let swapped = RoutingConfig::builder()
         .primary(cluster.replicas()[0].url())
@@ -398,7 +398,7 @@ async fn engines_in_the_wrong_role_are_caught() {
 /// The monitor is one task per router that ends when the router is closed or dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monitor_ends_with_its_router() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = Cluster::start(1).unwrap();
     let alive = || {
         tokio::runtime::Handle::current()
