@@ -112,6 +112,9 @@ async fn a_killed_replica_costs_no_read() {
         Duration::from_secs(2),
     )
     .await;
+    // Reads already on their way to it when it was ejected fail within the probe timeout
+    // (and run again elsewhere); after that, nothing is sent to it.
+    tokio::time::sleep(INTERVAL + Duration::from_millis(100)).await;
     let failed_statements = || {
         router
             .health()
@@ -373,7 +376,12 @@ async fn engines_in_the_wrong_role_are_caught() {
     assert!(write().await.is_err());
     let start = Instant::now();
     loop {
-        if router.health().engine("primary").unwrap().in_recovery == Some(true) {
+        let report = router.health();
+        let roles = (
+            report.engine("primary").unwrap().in_recovery,
+            report.engine("really-the-primary").unwrap().in_recovery,
+        );
+        if roles == (Some(true), Some(false)) {
             break;
         }
         assert!(
@@ -388,11 +396,8 @@ async fn engines_in_the_wrong_role_are_caught() {
         matches!(routing, dbroute::Error::PrimaryInRecovery { engine, .. } if engine == "primary"),
         "{routing}"
     );
-    let replica = router.health();
-    assert_eq!(
-        replica.engine("really-the-primary").unwrap().in_recovery,
-        Some(false)
-    );
+    // The "replica" keeps serving reads: the configured role decides where statements go.
+    assert!(sqlx::query("SELECT 1").execute(&router).await.is_ok());
 }
 
 /// The monitor is one task per router that ends when the router is closed or dropped.
