@@ -90,9 +90,23 @@ async fn a_killed_replica_costs_no_read() {
             tokio::spawn(async move {
                 let mut answers = Vec::new();
                 let mut failures = Vec::new();
+                let mut n: i32 = 0;
                 while started.elapsed() < Duration::from_secs(5) {
-                    match read_port(&router).await {
-                        Ok(port) => answers.push((started.elapsed(), port)),
+                    // With an argument, through fetch_one and through a stream (fetch_all):
+                    // a read run again elsewhere must carry its argument along.
+                    n += 1;
+                    let read =
+                        sqlx::query_as::<_, (i32, i32)>("SELECT $1::int, inet_server_port()")
+                            .bind(n);
+                    let outcome = match n % 2 {
+                        0 => read.fetch_one(&router).await,
+                        _ => read.fetch_all(&router).await.map(|mut rows| rows.remove(0)),
+                    };
+                    match outcome {
+                        Ok((echo, port)) => {
+                            assert_eq!(echo, n, "the argument survived");
+                            answers.push((started.elapsed(), port))
+                        }
                         Err(error) => failures.push(error.to_string()),
                     }
                 }
@@ -304,6 +318,16 @@ async fn all_replicas_down_and_primary_down() {
     }
     let c = std::sync::Arc::clone(&cluster);
     blocking(move || c.kill(c.primary()).unwrap()).await;
+    // A router cannot start without its primary, and says so within the probe timeout.
+    let start = Instant::now();
+    let refused = PgRouter::connect(&config(&cluster, health()))
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() < INTERVAL + Duration::from_millis(500));
+    assert!(
+        refused.to_string().contains("engine \"primary\""),
+        "{refused}"
+    );
     wait_for(&router, "primary", EngineState::Down, 8 * INTERVAL).await;
     let start = Instant::now();
     let error = sqlx::query("CREATE TABLE nowhere (id int)")

@@ -644,3 +644,32 @@ async fn a_shared_session_serves_joined_futures_in_one_transaction() {
         "same backend, no transaction, committed"
     );
 }
+
+/// Issue 7: SQL errors never take an engine out of the rotation; only connection-level
+/// failures do. The health report serializes.
+#[tokio::test]
+async fn sql_errors_never_eject_an_engine() {
+    let router = router().await;
+    for _ in 0..10 {
+        let error = sqlx::query("SELECT 1 / 0")
+            .execute(&router)
+            .await
+            .unwrap_err();
+        assert!(error.as_database_error().is_some(), "{error}");
+        let missing = sqlx::query("SELECT * FROM no_such_table_anywhere")
+            .execute(&router)
+            .await
+            .unwrap_err();
+        assert!(missing.as_database_error().is_some());
+    }
+    let report = router.health();
+    for engine in &report.engines {
+        assert_eq!(engine.state, dbroute::EngineState::Up, "{engine:?}");
+        assert_eq!(engine.statement_failures, 0);
+    }
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(
+        json.contains("\"state\":\"up\"") && json.contains("\"role\":\"replica\""),
+        "{json}"
+    );
+}
