@@ -312,16 +312,17 @@ pub struct EngineReport {
     pub group: String,
     /// Its name.
     pub engine: String,
-    /// `"primary"` or `"replica"`, as configured.
+    /// `"primary"`, `"writer"` (a writable group's) or `"replica"`, as configured.
     pub role: &'static str,
     /// Where it stands.
     pub state: EngineState,
     /// How long it has been in that state.
     #[serde(serialize_with = "as_millis")]
     pub for_time: Duration,
-    /// Bytes of WAL behind the primary at the last probe (replicas).
+    /// Bytes of WAL behind the primary at the last probe (the read group's replicas).
     pub lag_bytes: Option<u64>,
-    /// Age of the last replayed transaction while behind, at the last probe (replicas).
+    /// Age of the last replayed transaction while behind, at the last probe (the read group's
+    /// replicas).
     #[serde(serialize_with = "option_as_millis")]
     pub lag: Option<Duration>,
     /// What the engine said of itself: in recovery (a standby) or not. A replica that is not,

@@ -33,6 +33,8 @@ pub(crate) struct Watched<DB: Backend> {
     pub(crate) pool: Pool<DB>,
     pub(crate) options: <DB::Connection as Connection>::Options,
     pub(crate) primary: bool,
+    /// Whether it replays the primary, so that its lag means something.
+    pub(crate) measure_lag: bool,
     pub(crate) health: Arc<EngineHealth>,
 }
 
@@ -216,8 +218,8 @@ fn apply<DB: Backend>(
     };
     *next = Instant::now();
     let was_in_recovery = health.in_recovery();
-    let lag = match (watched.primary, primary_position, probe.position) {
-        (false, Some(primary), Some(replayed)) => {
+    let lag = match (watched.measure_lag, primary_position, probe.position) {
+        (true, Some(primary), Some(replayed)) => {
             let bytes = primary.saturating_sub(replayed);
             let time = match bytes {
                 0 => Duration::ZERO,

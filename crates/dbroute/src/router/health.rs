@@ -15,19 +15,27 @@ use crate::health::monitor::{Monitor, Watched};
 use crate::health::{EngineReport, HealthReport};
 use crate::policy::{Decision, GroupId};
 
-/// Starts probing the engines of `groups`.
-pub(super) fn start_monitor<DB: Backend>(groups: &[Group<DB>], config: HealthConfig) -> Monitor
+/// Starts probing the engines of `groups`. Lag is measured for the read group's replicas
+/// only: they replay the primary by definition, while another group may be a server of its own
+/// (a warehouse, a shard) whose WAL positions mean nothing next to the primary's.
+pub(super) fn start_monitor<DB: Backend>(
+    groups: &[Group<DB>],
+    read_group: Option<GroupId>,
+    config: HealthConfig,
+) -> Monitor
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     let watched = groups
         .iter()
-        .flat_map(|g| &g.engines)
-        .map(|engine| Watched {
+        .enumerate()
+        .flat_map(|(index, g)| g.engines.iter().map(move |e| (index, e)))
+        .map(|(index, engine)| Watched {
             name: engine.name.clone(),
             pool: engine.pool.clone(),
             options: (*engine.pool.connect_options()).clone(),
             primary: engine.primary,
+            measure_lag: !engine.primary && Some(index) == read_group,
             health: std::sync::Arc::clone(&engine.health),
         })
         .collect();
@@ -59,13 +67,18 @@ impl<DB: Backend> Router<DB> {
             .inner
             .groups
             .iter()
-            .flat_map(|group| group.engines.iter().map(move |engine| (group, engine)))
-            .map(|(group, engine)| {
+            .enumerate()
+            .flat_map(|(index, group)| group.engines.iter().map(move |e| (index, group, e)))
+            .map(|(index, group, engine)| {
                 let snapshot = engine.health.snapshot();
                 EngineReport {
                     group: group.name.clone(),
                     engine: engine.name.clone(),
-                    role: if engine.primary { "primary" } else { "replica" },
+                    role: match (engine.primary, self.inner.writable[index]) {
+                        (true, _) => "primary",
+                        (false, true) => "writer",
+                        (false, false) => "replica",
+                    },
                     state: snapshot.state,
                     for_time: snapshot.for_time,
                     lag_bytes: snapshot.lag_bytes,

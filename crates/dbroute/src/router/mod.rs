@@ -251,7 +251,11 @@ impl<DB: Backend> Router<DB> {
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     {
         if inner.health.enabled && tokio::runtime::Handle::try_current().is_ok() {
-            inner.monitor = Some(health::start_monitor::<DB>(&inner.groups, inner.health));
+            inner.monitor = Some(health::start_monitor::<DB>(
+                &inner.groups,
+                inner.read_group,
+                inner.health,
+            ));
         }
         Router {
             inner: Arc::new(inner),
