@@ -89,11 +89,12 @@ pub enum Error {
         cause: String,
     },
 
-    /// No replica of the group can take the read (all down or too far behind), and falling
-    /// back to the primary is off or not possible (a group that is not the read group).
+    /// No engine of the group is up (all down or too far behind), and falling back to the
+    /// primary is off or not possible (a write, or a group other than the read group).
     #[error(
-        "no engine of group {group:?} can take the read: {why}; it fails here rather than \
-         waiting (set health.fallback_to_primary = true to read from the primary instead)"
+        "no engine of group {group:?} is up ({why}); the statement fails here rather than \
+         waiting (for the read group, health.fallback_to_primary = true sends reads to the \
+         primary instead)"
     )]
     NoReplicaAvailable {
         /// The group.
