@@ -195,10 +195,15 @@ impl Cluster {
         self.pg_ctl_start(node)
     }
 
-    /// Pauses WAL replay on replica `node` (`pg_wal_replay_pause()`): it keeps answering
-    /// reads, from an ever older snapshot.
+    /// Pauses WAL replay on replica `node` (`pg_wal_replay_pause()`) and waits until the
+    /// pause is in effect (a pause is only requested at first): from then on it keeps answering
+    /// reads from an ever older snapshot.
     pub fn pause_replay(&self, node: &Node) -> Result<()> {
-        self.psql(node, "SELECT pg_wal_replay_pause()").map(|_| ())
+        self.psql(node, "SELECT pg_wal_replay_pause()")?;
+        poll(Duration::from_secs(10), || {
+            Ok(self.psql(node, "SELECT pg_get_wal_replay_pause_state()")? == "paused")
+        })
+        .map_err(|e| ClusterError(format!("{}: replay did not pause: {e}", node.name)))
     }
 
     /// Resumes WAL replay on replica `node`.

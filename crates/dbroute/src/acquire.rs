@@ -16,7 +16,8 @@ use crate::router::Router;
 ///
 /// dbroute cannot see what runs on it, so when it is dropped the router assumes the schema
 /// may have changed (this is how `sqlx::migrate!().run(&router)` works) and reloads the
-/// primary's catalog before the next statement it routes.
+/// primary's catalog before the next statement it routes, and assumes it wrote: the next read
+/// in the scope that must see its writes reads the primary's position first.
 pub struct PrimaryConnection<DB: Backend> {
     connection: PoolConnection<DB>,
     router: Router<DB>,
@@ -39,6 +40,8 @@ impl<DB: Backend> DerefMut for PrimaryConnection<DB> {
 impl<DB: Backend> Drop for PrimaryConnection<DB> {
     fn drop(&mut self) {
         self.router.catalog().mark_stale();
+        // Whatever ran on it may have written: reads in this scope capture the position first.
+        self.router.unseen_write();
     }
 }
 

@@ -50,6 +50,35 @@ pub(crate) mod sealed {
         /// Whether [`volatile_functions`](Self::volatile_functions) reads a catalog.
         const HAS_CATALOG: bool = false;
 
+        /// Whether replicas replay the primary by position, so that read-your-writes must
+        /// check them (PostgreSQL). Where it is `false` (SQLite's readers share the primary's
+        /// file), a committed write is visible to every reader at once.
+        const HAS_POSITIONS: bool = false;
+
+        /// What names the database server a router writes to: the cluster of its tokens
+        /// unless `consistency.cluster` names it.
+        fn cluster_identity(options: &<Self::Connection as Connection>::Options) -> String;
+
+        /// The primary's WAL position now (after a write's commit returned).
+        fn write_position<'c>(
+            _connection: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<u64, sqlx::Error>>
+        where
+            for<'x> &'x mut Self::Connection: Executor<'x, Database = Self>,
+        {
+            Box::pin(async { Ok(0) })
+        }
+
+        /// How far a replica has replayed (`None`: it cannot say).
+        fn replay_position<'c>(
+            _connection: &'c mut Self::Connection,
+        ) -> BoxFuture<'c, Result<Option<u64>, sqlx::Error>>
+        where
+            for<'x> &'x mut Self::Connection: Executor<'x, Database = Self>,
+        {
+            Box::pin(async { Ok(None) })
+        }
+
         /// A copy of a query's arguments, to run it again elsewhere after a failed attempt.
         fn clone_arguments(arguments: &Self::Arguments) -> Self::Arguments;
 
@@ -165,9 +194,42 @@ mod postgres {
         const BEGIN_READ_ONLY: &'static str = "BEGIN READ ONLY";
         const ERROR_ABORTS_TRANSACTION: bool = true;
         const HAS_CATALOG: bool = true;
+        const HAS_POSITIONS: bool = true;
 
         fn clone_arguments(arguments: &PgArguments) -> PgArguments {
             arguments.clone()
+        }
+
+        fn cluster_identity(options: &PgConnectOptions) -> String {
+            format!(
+                "postgres://{}:{}",
+                options.get_host().to_ascii_lowercase(),
+                options.get_port()
+            )
+        }
+
+        fn write_position<'c>(
+            connection: &'c mut PgConnection,
+        ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+            Box::pin(async move {
+                let text: String = sqlx::query_scalar(WRITE_POSITION)
+                    .fetch_one(connection)
+                    .await?;
+                parse_lsn(&text).ok_or_else(|| {
+                    sqlx::Error::Protocol(format!("dbroute: not a WAL position: {text:?}"))
+                })
+            })
+        }
+
+        fn replay_position<'c>(
+            connection: &'c mut PgConnection,
+        ) -> BoxFuture<'c, Result<Option<u64>, sqlx::Error>> {
+            Box::pin(async move {
+                let text: Option<String> = sqlx::query_scalar(REPLAY_POSITION)
+                    .fetch_one(connection)
+                    .await?;
+                Ok(text.as_deref().and_then(parse_lsn))
+            })
         }
 
         fn prepare_options(options: PgConnectOptions, role: Role) -> PgConnectOptions {
@@ -219,6 +281,16 @@ mod postgres {
           CASE WHEN pg_is_in_recovery() \
                THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 END";
 
+    /// Where the primary's WAL will continue: at or after the end of every commit record that
+    /// has returned (GitLab's load balancer stores the same position after a write).
+    const WRITE_POSITION: &str = "SELECT pg_current_wal_insert_lsn()::text";
+
+    /// How far a standby has replayed; a server that is not one (a "replica" pointing at the
+    /// primary itself) has every write it returned.
+    const REPLAY_POSITION: &str = "\
+        SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                ELSE pg_current_wal_insert_lsn() END)::text";
+
     /// User-defined functions (not procedures: `CALL` goes to the primary anyway) whose
     /// volatility is `VOLATILE`, outside the system schemas. Built-in volatile functions such
     /// as `random()` are safe on a replica; the built-in ones that are not are in dbroute's
@@ -251,6 +323,10 @@ mod sqlite {
 
         fn clone_arguments(arguments: &SqliteArguments) -> SqliteArguments {
             arguments.clone()
+        }
+
+        fn cluster_identity(options: &SqliteConnectOptions) -> String {
+            format!("sqlite://{}", options.get_filename().display())
         }
 
         fn prepare_options(options: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {

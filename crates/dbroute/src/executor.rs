@@ -15,6 +15,7 @@ use futures_core::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use sqlx::database::Database;
 use sqlx::error::BoxDynError;
+use sqlx::pool::PoolConnection;
 use sqlx::{Either, Error, Execute, Executor, SqlStr};
 use std::sync::Arc;
 
@@ -111,9 +112,19 @@ type Decided<DB> = (Decision, Option<Arc<Unit<DB>>>);
 /// Where a statement runs.
 enum Route<'c, DB: Backend> {
     /// An engine of this group (or the primary, for a read of a read group with no replica
-    /// up).
-    Engine(&'c Engine<DB>, GroupId, Decision),
+    /// up), and the session the statement belongs to, if any (its writes count for
+    /// read-your-writes).
+    Engine(On<'c, DB>),
     Unit(Arc<Unit<DB>>),
+}
+
+/// A statement bound for an engine.
+pub(crate) struct On<'c, DB: Backend> {
+    router: &'c Router<DB>,
+    engine: &'c Engine<DB>,
+    group: GroupId,
+    decision: Decision,
+    unit: Option<Arc<Unit<DB>>>,
 }
 
 impl<'c, DB: Backend> Via<'c, DB>
@@ -138,11 +149,11 @@ where
             }
             Via::Session(unit) => {
                 let router = &unit.router;
-                let (scope, _) = router.context().map_err(unknown)?;
+                let context = router.context().map_err(unknown)?;
                 let state = SessionState {
                     tx_open: unit.depth() > 0,
                 };
-                let decision = router.decide(sql, None, scope, Some(state));
+                let decision = router.decide(sql, None, Some(state), &context);
                 Ok((decision, Some(Arc::clone(unit))))
             }
             Via::Transaction(unit, _) => Ok((
@@ -150,6 +161,7 @@ where
                     target: Target::Unit,
                     reason: RouteReason::Transaction,
                     classification: unit.router.classifier().classify(sql),
+                    causal: false,
                 },
                 Some(Arc::clone(unit)),
             )),
@@ -165,8 +177,17 @@ where
                 if engine.primary {
                     router.guard().check(unit.as_ref().map(|u| u.id))?;
                 }
-                router.log_route(engine, group, &decision);
-                Ok(Route::Engine(engine, group, decision))
+                if !decision.causal {
+                    // A read at a position is logged where its engine is settled.
+                    router.log_route(engine, group, &decision);
+                }
+                Ok(Route::Engine(On {
+                    router,
+                    engine,
+                    group,
+                    decision,
+                    unit,
+                }))
             }
             Target::Unit => unit.map(Route::Unit).ok_or_else(|| {
                 Box::new(crate::Error::Sqlx(Error::Protocol(
@@ -203,9 +224,7 @@ where
         }
         match self.route(routed.text()) {
             Err(error) => futures_util::future::ready(Err((*error).into())).boxed(),
-            Ok(Route::Engine(engine, group, decision)) => {
-                optional_on_engine::<DB>(router, engine, group, decision, routed).boxed()
-            }
+            Ok(Route::Engine(on)) => optional_on_engine::<DB>(on, routed).boxed(),
             Ok(Route::Unit(unit)) => async move {
                 let mut locked = unit.lock().await?;
                 let (decision, _) = self.decide(routed.text())?;
@@ -215,7 +234,7 @@ where
                 }
                 self.open(&mut locked).await?;
                 log_unit(&unit, &decision);
-                let statement = locked.count_statement(decision.classification.changes_schema());
+                let statement = locked.count_statement(decision.classification);
                 let result = locked.connection()?.fetch_optional(routed).await;
                 locked.record(statement, &result);
                 result
@@ -242,9 +261,7 @@ where
         }
         match self.route(routed.text()) {
             Err(error) => futures_util::stream::once(async move { Err((*error).into()) }).boxed(),
-            Ok(Route::Engine(engine, group, decision)) => {
-                many_on_engine::<DB>(router, engine, group, decision, routed)
-            }
+            Ok(Route::Engine(on)) => many_on_engine::<DB>(on, routed),
             Ok(Route::Unit(unit)) => Box::pin(sqlx_core::try_stream! {
                 let mut locked = unit.lock().await?;
                 let (decision, _) = self.decide(routed.text())?;
@@ -258,7 +275,7 @@ where
                 }
                 self.open(&mut locked).await?;
                 log_unit(&unit, &decision);
-                let statement = locked.count_statement(decision.classification.changes_schema());
+                let statement = locked.count_statement(decision.classification);
                 let mut outcome = Ok(());
                 {
                     let mut steps = locked.connection()?.fetch_many(routed);
@@ -290,7 +307,7 @@ where
     {
         async move {
             match self.route(sql.as_str())? {
-                Route::Engine(engine, ..) => engine.pool.prepare_with(sql, parameters).await,
+                Route::Engine(on) => on.engine.pool.prepare_with(sql, parameters).await,
                 Route::Unit(unit) => {
                     let mut locked = unit.lock().await?;
                     if locked.in_transaction() {
@@ -315,7 +332,7 @@ where
     {
         async move {
             match self.route(sql.as_str())? {
-                Route::Engine(engine, ..) => engine.pool.describe(sql).await,
+                Route::Engine(on) => on.engine.pool.describe(sql).await,
                 Route::Unit(unit) => {
                     let mut locked = unit.lock().await?;
                     if locked.in_transaction() {
@@ -330,29 +347,36 @@ where
     }
 }
 
-/// Runs one statement on `engine` for its optional row: counted in flight, failures reported
-/// (see [`Router::engine_failed`]). A read on a replica that fails at the connection level is
-/// run again on the next engine ([`Router::failover`]) with the same arguments: they are
-/// cloned before each attempt, since an attempt consumes them. Schema changes reload the
-/// catalog when the statement returns.
+/// Runs one statement on `on.engine` for its optional row: counted in flight, failures
+/// reported (see [`Router::engine_failed`]). A read on a replica that fails at the connection
+/// level is run again on the next engine ([`Router::failover`]) with the same arguments: they
+/// are cloned before each attempt, since an attempt consumes them. A read that must see the
+/// scope's writes waits for a replica that has them ([`On::connection`]); a write's position is
+/// captured on its connection once it returns. Schema changes reload the catalog when the
+/// statement returns.
 async fn optional_on_engine<DB: Backend>(
-    router: &Router<DB>,
-    mut engine: &Engine<DB>,
-    group: GroupId,
-    decision: Decision,
+    mut on: On<'_, DB>,
     mut routed: Routed<DB>,
 ) -> Result<Option<DB::Row>, Error>
 where
     for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
 {
-    let retry = retryable(&decision, engine);
+    let router = on.router;
+    let (retry, capture) = (retryable(&on), captures::<DB>(&on));
     let mut tried = 0;
     let result = loop {
         let spare = if retry { routed.try_clone() } else { None };
         let outcome = {
-            let _in_flight = engine.health.in_flight();
-            match router.connection(engine).await {
-                Ok(mut connection) => connection.fetch_optional(routed).await,
+            let connection = on.connection().await;
+            let _in_flight = on.engine.health.in_flight();
+            match connection {
+                Ok(mut connection) => {
+                    let row = connection.fetch_optional(routed).await;
+                    if capture && row.is_ok() {
+                        router.capture_after_write(&mut connection, None).await;
+                    }
+                    row
+                }
                 Err(error) => Err(error),
             }
         };
@@ -360,53 +384,57 @@ where
             Ok(row) => break Ok(row),
             Err(error) => error,
         };
-        router.engine_failed(engine, &error);
+        router.engine_failed(on.engine, &error);
         tried += 1;
-        match next_attempt(router, engine, group, &error, spare, tried) {
-            Some((next, again)) => (engine, routed) = (next, again),
+        match next_attempt(router, on.engine, on.group, &error, spare, tried) {
+            Some((next, again)) => (on.engine, routed) = (next, again),
             None => break Err(error),
         }
     };
-    if decision.classification.changes_schema() {
+    if on.decision.classification.changes_schema() {
         reload_catalog::<DB>(router).await;
     }
     result
 }
 
-/// Runs one statement on `engine` for all its results, as [`optional_on_engine`] does; a
+/// Runs one statement on `on.engine` for all its results, as [`optional_on_engine`] does; a
 /// read is run again elsewhere only while it has yielded nothing.
 fn many_on_engine<'e, DB: Backend>(
-    router: &'e Router<DB>,
-    engine: &'e Engine<DB>,
-    group: GroupId,
-    decision: Decision,
+    on: On<'e, DB>,
     routed: Routed<DB>,
 ) -> BoxStream<'e, Result<Step<DB>, Error>>
 where
     for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
 {
     Box::pin(sqlx_core::try_stream! {
-        let retry = retryable(&decision, engine);
-        let (mut engine, mut routed, mut tried) = (engine, routed, 0);
+        let router = on.router;
+        let (retry, capture) = (retryable(&on), captures::<DB>(&on));
+        let (mut on, mut routed, mut tried) = (on, routed, 0);
         let outcome = loop {
             let spare = if retry { routed.try_clone() } else { None };
             let (yielded, failure) = {
-                let _in_flight = engine.health.in_flight();
+                let connection = on.connection().await;
+                let _in_flight = on.engine.health.in_flight();
                 let (mut yielded, mut failure) = (false, None);
-                match router.connection(engine).await {
+                match connection {
                     Ok(mut connection) => {
-                        let mut steps = connection.fetch_many(routed);
-                        while let Some(step) = steps.next().await {
-                            match step {
-                                Ok(step) => {
-                                    yielded = true;
-                                    r#yield!(step);
-                                }
-                                Err(error) => {
-                                    failure = Some(error);
-                                    break;
+                        {
+                            let mut steps = connection.fetch_many(routed);
+                            while let Some(step) = steps.next().await {
+                                match step {
+                                    Ok(step) => {
+                                        yielded = true;
+                                        r#yield!(step);
+                                    }
+                                    Err(error) => {
+                                        failure = Some(error);
+                                        break;
+                                    }
                                 }
                             }
+                        }
+                        if capture && failure.is_none() {
+                            router.capture_after_write(&mut connection, None).await;
                         }
                     }
                     Err(error) => failure = Some(error),
@@ -416,24 +444,55 @@ where
             let Some(error) = failure else {
                 break Ok(());
             };
-            router.engine_failed(engine, &error);
+            router.engine_failed(on.engine, &error);
             tried += 1;
             let spare = spare.filter(|_| !yielded);
-            match next_attempt(router, engine, group, &error, spare, tried) {
-                Some((next, again)) => (engine, routed) = (next, again),
+            match next_attempt(router, on.engine, on.group, &error, spare, tried) {
+                Some((next, again)) => (on.engine, routed) = (next, again),
                 None => break Err(error),
             }
         };
-        if decision.classification.changes_schema() {
+        if on.decision.classification.changes_schema() {
             reload_catalog::<DB>(router).await;
         }
         outcome
     })
 }
 
+impl<DB: Backend> On<'_, DB>
+where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    /// A connection for the next attempt: for a read that must see the scope's writes, on a
+    /// replica that has them (or the primary, which then becomes the engine); else on the
+    /// engine.
+    async fn connection(&mut self) -> Result<PoolConnection<DB>, Error> {
+        if !(self.decision.causal && DB::HAS_POSITIONS) {
+            return self.router.connection(self.engine).await;
+        }
+        let unit = self.unit.as_deref();
+        let need = self.router.need(unit);
+        let (engine, connection) = self
+            .router
+            .connection_at(self.engine, self.group, need, unit)
+            .await;
+        self.engine = engine;
+        connection
+    }
+}
+
+/// Whether a statement's position must be captured when it returns: a write on the primary,
+/// outside any unit (a unit captures at its commit), in a scope that tracks writes.
+fn captures<DB: Backend>(on: &On<'_, DB>) -> bool
+where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    !on.decision.classification.is_read() && on.engine.primary && on.router.tracks_writes()
+}
+
 /// Whether a failed attempt may be run again elsewhere: an autocommit read on a replica.
-fn retryable<DB: Backend>(decision: &Decision, engine: &Engine<DB>) -> bool {
-    decision.classification.is_read() && !engine.primary
+fn retryable<DB: Backend>(on: &On<'_, DB>) -> bool {
+    on.decision.classification.is_read() && !on.engine.primary
 }
 
 /// The next engine and the query to run there, after `failed` failed with `error`: only for

@@ -42,6 +42,7 @@
 //! | the router, its handles, `explain` / `route` | [`router`] |
 //! | the precedence table (a pure function) | `policy.rs`, re-exported: [`RouteReason`] |
 //! | sessions, transactions, savepoints, stickiness | [`session`] |
+//! | read-your-writes: modes, positions, tokens | [`consistency`] |
 //! | scoped overrides and the entered session | [`scope`] |
 //! | errors | [`Error`], [`ConfigError`] |
 //!
@@ -57,6 +58,7 @@ mod acquire;
 pub mod backend;
 pub mod classify;
 pub mod config;
+pub mod consistency;
 mod error;
 mod executor;
 mod guard;
@@ -74,13 +76,14 @@ pub use classify::{
     MAX_CACHED_LEN, Reason, Route, classify,
 };
 pub use config::{
-    ConnectionString, EngineSpec, GroupOptions, HealthConfig, LagBound, PoolConfig, ReplicaConfig,
-    RoutingConfig, RoutingConfigBuilder,
+    ConnectionString, ConsistencyConfig, EngineSpec, GroupOptions, HealthConfig, LagBound,
+    PoolConfig, ReplicaConfig, RoutingConfig, RoutingConfigBuilder,
 };
+pub use consistency::{Consistency, ConsistencyToken, TokenError, with_consistency};
 pub use error::{ConfigError, Error, Result, TomlError};
 pub use health::{EngineReport, EngineState, HealthReport};
 pub use policy::RouteReason;
-pub use router::{Destination, Explanation, GroupHandle, Router};
+pub use router::{ConsistencyStats, Destination, Explanation, GroupHandle, Router};
 pub use scope::{
     RoutingContext, ScopeTarget, current_context, primary_context, replica_context,
     reset_routing_context, spawn, use_bind_group, with_current_context,

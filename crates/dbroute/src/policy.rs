@@ -13,7 +13,8 @@
 //! | 2 | explicit handle | that group | that group if writable (refused in a session), else the primary |
 //! | 3 | innermost scope | that group | that group if writable (refused in a session), else the primary |
 //! | 4 | session stuck after a write | its transaction | its transaction |
-//! | 5 | statement rules | the read group | the primary |
+//! | 5 | `strong` consistency | the primary | the primary |
+//! | 6 | statement rules | the read group (`read_your_writes`: a replica at the scope's position) | the primary |
 //!
 //! In a session, "the primary" means the session's transaction when the statement writes or
 //! the transaction is already open: a session never uses a second primary connection, and
@@ -22,6 +23,7 @@
 use std::fmt;
 
 use crate::classify::{Classification, Reason};
+use crate::consistency::Consistency;
 
 /// A group, by its index in the router.
 pub(crate) type GroupId = usize;
@@ -40,6 +42,11 @@ pub enum RouteReason {
     StickyAfterWrite,
     /// The statement ran inside an explicit transaction ([`Router::begin`](crate::Router::begin)).
     Transaction,
+    /// A read in [`Consistency::Strong`]: the primary.
+    StrongConsistency,
+    /// A read in [`Consistency::ReadYourWrites`] that no replica had replayed far enough for
+    /// within `max_wait`: the primary. (The `dbroute::decision` event says how long it waited.)
+    ReplicaNotCaughtUp,
     /// The statement rules decided; the classifier's reason says why.
     Statement(Reason),
 }
@@ -54,6 +61,8 @@ impl RouteReason {
             RouteReason::ScopedGroup => "scoped_group",
             RouteReason::StickyAfterWrite => "sticky_after_write",
             RouteReason::Transaction => "transaction",
+            RouteReason::StrongConsistency => "strong_consistency",
+            RouteReason::ReplicaNotCaughtUp => "replica_not_caught_up",
             RouteReason::Statement(reason) => reason.as_str(),
         }
     }
@@ -93,6 +102,8 @@ pub(crate) struct Facts {
     pub(crate) scope: Option<GroupId>,
     /// `Some` when it runs in a session (on the session, or in its scope).
     pub(crate) session: Option<SessionState>,
+    /// The consistency mode in force.
+    pub(crate) consistency: Consistency,
 }
 
 /// What is fixed for a router. Handles and scopes never name an empty group: those resolve to
@@ -114,6 +125,9 @@ pub(crate) struct Decision {
     pub(crate) target: Target,
     pub(crate) reason: RouteReason,
     pub(crate) classification: Classification,
+    /// A read of the replicas that must see the scope's writes (`read_your_writes`): only a
+    /// replica that has replayed their position may take it.
+    pub(crate) causal: bool,
 }
 
 /// The precedence table of the module docs.
@@ -124,6 +138,7 @@ pub(crate) fn decide(facts: Facts, layout: &Layout<'_>) -> Decision {
         target,
         reason,
         classification,
+        causal: false,
     };
     let read = classification.is_read();
     let tx_open = facts.session.is_some_and(|s| s.tx_open);
@@ -154,7 +169,14 @@ pub(crate) fn decide(facts: Facts, layout: &Layout<'_>) -> Decision {
         (None, true) if tx_open && layout.sticky_after_write => {
             decision(Target::Unit, RouteReason::StickyAfterWrite)
         }
-        (None, true) => decision(Target::Group(layout.read_group), statement),
+        (None, true) => match facts.consistency {
+            Consistency::Strong => decision(primary(false), RouteReason::StrongConsistency),
+            Consistency::ReadYourWrites if layout.read_group != layout.default_group => Decision {
+                causal: true,
+                ..decision(Target::Group(layout.read_group), statement)
+            },
+            _ => decision(Target::Group(layout.read_group), statement),
+        },
     }
 }
 

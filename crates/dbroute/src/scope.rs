@@ -32,6 +32,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::consistency::{Consistency, Record, new_record};
+
 tokio::task_local! {
     static CONTEXT: RoutingContext;
 }
@@ -69,7 +71,20 @@ pub(crate) struct SessionLink(pub(crate) Arc<dyn EnteredSession>);
 pub struct RoutingContext {
     target: Option<ScopeTarget>,
     session: Option<SessionLink>,
+    /// The mode of [`with_consistency`](crate::with_consistency), over the router's.
+    pub(crate) consistency: Option<Consistency>,
+    /// The positions this scope's writes reached; `None` outside every scope that keeps one
+    /// (the router's own record then serves).
+    pub(crate) record: Option<Arc<Record>>,
 }
+
+/// The context outside every scope.
+static NO_CONTEXT: RoutingContext = RoutingContext {
+    target: None,
+    session: None,
+    consistency: None,
+    record: None,
+};
 
 impl RoutingContext {
     /// The innermost override, `None` outside any scope (or inside [`reset_routing_context`]).
@@ -81,8 +96,19 @@ impl RoutingContext {
     pub fn new(target: Option<ScopeTarget>) -> Self {
         RoutingContext {
             target,
-            session: None,
+            ..RoutingContext::default()
         }
+    }
+
+    /// The consistency mode set by the innermost
+    /// [`with_consistency`](crate::with_consistency), if any.
+    pub fn consistency(&self) -> Option<Consistency> {
+        self.consistency
+    }
+
+    /// Starts a record of positions unless the context has one.
+    pub(crate) fn ensure_record(&mut self) {
+        self.record.get_or_insert_with(new_record);
     }
 
     /// Whether a session is entered ([`Session::scope`](crate::Session::scope)).
@@ -105,6 +131,11 @@ impl PartialEq for RoutingContext {
     fn eq(&self, other: &Self) -> bool {
         self.target == other.target
             && self.session.as_ref().map(|s| s.0.id()) == other.session.as_ref().map(|s| s.0.id())
+            && self.consistency == other.consistency
+            && match (&self.record, &other.record) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
     }
 }
 
@@ -115,7 +146,8 @@ impl fmt::Debug for RoutingContext {
         f.debug_struct("RoutingContext")
             .field("target", &self.target)
             .field("session", &self.session.as_ref().map(|s| s.0.id()))
-            .finish()
+            .field("consistency", &self.consistency)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,12 +156,19 @@ pub fn current_context() -> RoutingContext {
     CONTEXT.try_with(Clone::clone).unwrap_or_default()
 }
 
-/// Calls `f` with the current override and session without cloning them: the router's hot
-/// path.
-pub(crate) fn with_context<R>(f: impl Fn(Option<&ScopeTarget>, Option<&SessionLink>) -> R) -> R {
-    CONTEXT
-        .try_with(|ctx| f(ctx.target.as_ref(), ctx.session.as_ref()))
-        .unwrap_or_else(|_| f(None, None))
+/// Calls `f` with the current context without cloning it: the router's hot path.
+pub(crate) fn with_context<R>(f: impl Fn(&RoutingContext) -> R) -> R {
+    CONTEXT.try_with(&f).unwrap_or_else(|_| f(&NO_CONTEXT))
+}
+
+impl RoutingContext {
+    pub(crate) fn target_ref(&self) -> Option<&ScopeTarget> {
+        self.target.as_ref()
+    }
+
+    pub(crate) fn session_ref(&self) -> Option<&SessionLink> {
+        self.session.as_ref()
+    }
 }
 
 /// Runs `future` inside `session`, keeping the override in force where it is polled.
@@ -197,11 +236,16 @@ pub fn replica_context<F: Future>(future: F) -> impl Future<Output = F::Output> 
     with_override(ScopeTarget::Replica, future)
 }
 
-/// Runs `future` with no override and no session, whatever the enclosing scopes say.
+/// Runs `future` with no override and no session, whatever the enclosing scopes say, and a
+/// fresh record of write positions (read-your-writes then follows this scope's writes only).
 /// Framework middleware wraps each request in it, so nothing leaks from one request into the
 /// next.
 pub fn reset_routing_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    RoutingContext::default().scope(future)
+    RoutingContext {
+        record: Some(new_record()),
+        ..RoutingContext::default()
+    }
+    .scope(future)
 }
 
 /// Wraps `future` so that it runs with the *current* context (override and session),

@@ -135,6 +135,13 @@ impl RoutingConfigBuilder {
         self
     }
 
+    /// Sets what reads must see of earlier writes (see
+    /// [`ConsistencyConfig`](super::ConsistencyConfig)).
+    pub fn consistency(mut self, consistency: super::ConsistencyConfig) -> Self {
+        self.config.consistency = consistency;
+        self
+    }
+
     /// Validates and returns the config.
     pub fn build(self) -> Result<RoutingConfig> {
         self.config.validate()?;

@@ -42,6 +42,8 @@ impl RoutingConfig {
     /// | `DBROUTE_HEALTH_ENABLED`, `_INTERVAL`, `_PROBE_TIMEOUT`, `_RECOVER_AFTER` | [`HealthConfig`](super::HealthConfig) |
     /// | `DBROUTE_HEALTH_MAX_LAG_BYTES`, `_MAX_LAG_TIME` | `health.max_replica_lag` |
     /// | `DBROUTE_HEALTH_FALLBACK_TO_PRIMARY`, `_REQUIRE_ALL_ENGINES` | `true` / `false` |
+    /// | `DBROUTE_CONSISTENCY` | `eventual`, `read_your_writes` or `strong` ([`ConsistencyConfig`](super::ConsistencyConfig)) |
+    /// | `DBROUTE_CONSISTENCY_MAX_WAIT`, `_CLUSTER` | `consistency.max_wait`, `consistency.cluster` |
     ///
     /// ```
     /// use dbroute::RoutingConfig;
@@ -132,6 +134,9 @@ fn apply(
         "HEALTH_MAX_LAG_TIME" => config.health.max_replica_lag.time = Some(duration(value)?),
         "HEALTH_FALLBACK_TO_PRIMARY" => config.health.fallback_to_primary = boolean(value)?,
         "HEALTH_REQUIRE_ALL_ENGINES" => config.health.require_all_engines = boolean(value)?,
+        "CONSISTENCY" => config.consistency.mode = value.parse()?,
+        "CONSISTENCY_MAX_WAIT" => config.consistency.max_wait = duration(value)?,
+        "CONSISTENCY_CLUSTER" => config.consistency.cluster = Some(value.to_owned()),
         _ => return apply_indexed(config, replicas, name, value),
     }
     Ok(())

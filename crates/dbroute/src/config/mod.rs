@@ -25,6 +25,7 @@
 //! (which database a URL names). The errors are in [`ConfigError`].
 
 mod builder;
+mod consistency;
 mod duration;
 mod env;
 mod health;
@@ -40,6 +41,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use builder::RoutingConfigBuilder;
+pub use consistency::{ConsistencyConfig, MAX_WAIT_LIMIT};
 pub use health::{HealthConfig, LagBound};
 pub(crate) use kind::BackendKind;
 pub(crate) use plan::{EnginePlan, Plan};
@@ -122,6 +124,8 @@ pub struct RoutingConfig {
     pub classification_cache: usize,
     /// Health checks, ejection of failing or lagging replicas, failover of reads.
     pub health: HealthConfig,
+    /// What reads must see of earlier writes: read-your-writes by replication position.
+    pub consistency: ConsistencyConfig,
 }
 
 impl Default for RoutingConfig {
@@ -141,6 +145,7 @@ impl Default for RoutingConfig {
             load_volatile_functions: true,
             classification_cache: DEFAULT_CACHE_SLOTS,
             health: HealthConfig::default(),
+            consistency: ConsistencyConfig::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ pub(crate) struct Plan {
     pub(crate) load_volatile_functions: bool,
     pub(crate) classification_cache: usize,
     pub(crate) health: super::HealthConfig,
+    pub(crate) consistency: super::ConsistencyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +90,7 @@ impl RoutingConfig {
         let backend = backend_of(&groups)?;
         check_urls(&groups, backend)?;
         self.health.validate()?;
+        self.consistency.validate()?;
         Ok(Plan {
             read_group: read_group.filter(|r| !groups[*r].engines.is_empty()),
             groups,
@@ -101,6 +103,7 @@ impl RoutingConfig {
             load_volatile_functions: self.load_volatile_functions,
             classification_cache: self.classification_cache,
             health: self.health,
+            consistency: self.consistency.clone(),
         })
     }
 

@@ -187,6 +187,15 @@ pub enum ConfigError {
         problem: String,
     },
 
+    /// A `[consistency]` option that cannot work.
+    #[error("consistency.{field} {problem}")]
+    Consistency {
+        /// The option.
+        field: &'static str,
+        /// What is wrong and the fix.
+        problem: String,
+    },
+
     /// The config's URLs are of another database than the router type.
     #[error(
         "the configuration's URLs are {config} but this router is for {router}; use the matching \

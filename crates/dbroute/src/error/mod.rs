@@ -51,6 +51,11 @@ pub enum Error {
     #[error("invalid routing configuration: {0}")]
     Config(#[from] ConfigError),
 
+    /// A [`ConsistencyToken`](crate::ConsistencyToken) that cannot be used: malformed, or of
+    /// another cluster.
+    #[error(transparent)]
+    Token(#[from] crate::consistency::TokenError),
+
     /// A group name that the router does not have, from [`Router::group`](crate::Router::group)
     /// or a [`use_bind_group`](crate::use_bind_group) scope.
     #[error("unknown engine group {name:?}; the router has: {known}")]

@@ -144,6 +144,16 @@ impl EngineHealth {
         known(self.position.load(Ordering::Acquire))
     }
 
+    /// A replica said it has replayed up to `position` (asked for read-your-writes): raises the
+    /// cached position, which the next probe overwrites with what it sees.
+    pub(crate) fn replayed(&self, position: u64) {
+        let _ = self
+            .position
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                (old == UNKNOWN || old < position).then_some(position)
+            });
+    }
+
     /// Whether the last probe said it is in recovery (a standby).
     pub(crate) fn in_recovery(&self) -> Option<bool> {
         match self.in_recovery.load(Ordering::Acquire) {

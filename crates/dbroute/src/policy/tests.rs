@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::classify::{Classification, Reason};
+use crate::consistency::Consistency;
 
 const DEFAULT: GroupId = 0;
 const READ: GroupId = 1;
@@ -32,6 +33,14 @@ fn facts(
         handle,
         scope,
         session: session.map(|tx_open| SessionState { tx_open }),
+        consistency: Consistency::ReadYourWrites,
+    }
+}
+
+fn with_mode(facts: Facts, consistency: Consistency) -> Facts {
+    Facts {
+        consistency,
+        ..facts
     }
 }
 
@@ -85,6 +94,43 @@ fn each_rule_decides_as_the_table_says() {
     assert_eq!(decision.target, Group(READ));
 }
 
+/// Rules 5 and 6: the consistency mode decides only reads the statement rules send to the
+/// replicas.
+#[test]
+fn consistency_modes_decide_plain_reads_only() {
+    use Consistency::*;
+    use RouteReason::*;
+    use Target::{Group, Unit};
+    let read = Reason::Read;
+    #[rustfmt::skip]
+    let rows: &[(&str, Facts, Target, RouteReason, bool)] = &[
+        ("read_your_writes: a replica at the position", facts(read, None, None, None), Group(READ), Statement(read), true),
+        ("eventual: any replica", with_mode(facts(read, None, None, None), Eventual), Group(READ), Statement(read), false),
+        ("strong: the primary", with_mode(facts(read, None, None, None), Strong), Group(DEFAULT), StrongConsistency, false),
+        ("strong in a fresh session: the primary, no transaction", with_mode(facts(read, None, None, Some(false)), Strong), Group(DEFAULT), StrongConsistency, false),
+        ("strong in a stuck session: its transaction", with_mode(facts(read, None, None, Some(true)), Strong), Unit, StickyAfterWrite, false),
+        ("strong does not override replica_context", with_mode(facts(read, None, Some(READ), None), Strong), Group(READ), ScopedGroup, false),
+        ("read_your_writes does not bind replica_context", facts(read, None, Some(READ), None), Group(READ), ScopedGroup, false),
+        ("read_your_writes does not bind a handle", facts(read, Some(READ), None, None), Group(READ), ExplicitGroup, false),
+        ("writes are not reads", facts(Reason::Write, None, None, None), Group(DEFAULT), Statement(Reason::Write), false),
+    ];
+    for (name, facts, target, reason, causal) in rows {
+        let decision = decide(*facts, &layout(true, true));
+        assert_eq!(
+            (decision.target, decision.reason, decision.causal),
+            (*target, *reason, *causal),
+            "{name}"
+        );
+    }
+    // With no replicas (the read group is the default group), there is nothing to wait for.
+    let single = Layout {
+        read_group: DEFAULT,
+        ..layout(true, true)
+    };
+    let decision = decide(facts(read, None, None, None), &single);
+    assert_eq!((decision.target, decision.causal), (Group(DEFAULT), false));
+}
+
 /// Every combination of inputs.
 fn every_case() -> impl Iterator<Item = (Facts, bool, bool)> {
     let groups = [
@@ -101,7 +147,14 @@ fn every_case() -> impl Iterator<Item = (Facts, bool, bool)> {
                 for session in [None, Some(false), Some(true)] {
                     for enabled in [true, false] {
                         for sticky in [true, false] {
-                            cases.push((facts(reason, handle, scope, session), enabled, sticky));
+                            for mode in [
+                                Consistency::Eventual,
+                                Consistency::ReadYourWrites,
+                                Consistency::Strong,
+                            ] {
+                                let facts = with_mode(facts(reason, handle, scope, session), mode);
+                                cases.push((facts, enabled, sticky));
+                            }
                         }
                     }
                 }
@@ -141,6 +194,21 @@ fn invariants_hold_for_every_combination() {
                 assert_ne!(decision.target, Target::Group(DEFAULT), "{case}");
             }
         }
+        // Only a plain read sent to the replicas waits for a position, and only in
+        // read_your_writes; strong consistency never sends a plain read to a replica.
+        if decision.causal {
+            assert!(read && decision.target == Target::Group(READ), "{case}");
+            assert_eq!(facts.consistency, Consistency::ReadYourWrites, "{case}");
+        }
+        if facts.consistency == Consistency::Strong && decision.target == Target::Group(READ) {
+            assert!(
+                matches!(
+                    decision.reason,
+                    RouteReason::ScopedGroup | RouteReason::ExplicitGroup
+                ),
+                "{case}"
+            );
+        }
         if !enabled {
             assert_eq!(decision.reason, RouteReason::RoutingDisabled, "{case}");
             assert!(
@@ -153,6 +221,12 @@ fn invariants_hold_for_every_combination() {
 
 fn render(decision: &Decision) -> String {
     match decision.target {
+        Target::Group(group) if decision.causal => {
+            format!(
+                "{} at the scope's position ({})",
+                NAMES[group], decision.reason
+            )
+        }
         Target::Group(group) => format!("{} ({})", NAMES[group], decision.reason),
         Target::Unit => format!("session transaction ({})", decision.reason),
         Target::Refused(group) => format!("refused: write to {} in a session", NAMES[group]),
@@ -166,7 +240,7 @@ fn render(decision: &Decision) -> String {
 fn the_whole_table_matches_table_txt() {
     let name = |g: Option<GroupId>| g.map_or("-", |g| NAMES[g]);
     let mut table = String::from(
-        "# statement | handle | scope | session | enabled | sticky_after_write => target (reason)\n",
+        "# statement | handle | scope | session | enabled | sticky_after_write | consistency => target (reason)\n",
     );
     for (facts, enabled, sticky) in every_case() {
         let decision = decide(facts, &layout(enabled, sticky));
@@ -176,13 +250,14 @@ fn the_whole_table_matches_table_txt() {
             Some(SessionState { tx_open: true }) => "in transaction",
         };
         table.push_str(&format!(
-            "{} | {} | {} | {} | {} | {} => {}\n",
+            "{} | {} | {} | {} | {} | {} | {} => {}\n",
             facts.classification.reason(),
             name(facts.handle),
             name(facts.scope),
             session,
             enabled,
             sticky,
+            facts.consistency,
             render(&decision)
         ));
     }

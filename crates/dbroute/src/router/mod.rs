@@ -28,6 +28,7 @@
 //! [`Session::scope`]: crate::Session::scope
 
 mod catalog;
+mod consistency;
 mod explain;
 mod handles;
 mod health;
@@ -38,13 +39,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{Executor, Pool};
 
+pub use consistency::ConsistencyStats;
 pub use explain::{Destination, Explanation};
 pub use handles::GroupHandle;
 pub(crate) use health::is_connection_error;
 
 use crate::backend::{Backend, Role, lazy_pool};
 use crate::classify::{Classifier, Dialect};
-use crate::config::{ConfigError, DEFAULT_CACHE_SLOTS, HealthConfig, Plan, RoutingConfig};
+use crate::config::{
+    ConfigError, ConsistencyConfig, DEFAULT_CACHE_SLOTS, HealthConfig, Plan, RoutingConfig,
+};
+use crate::consistency::Consistency;
 use crate::error::{Error, Result};
 use crate::guard::Guard;
 use crate::health::monitor::Monitor;
@@ -53,6 +58,7 @@ use crate::policy::{self, Decision, Facts, GroupId, Layout, SessionState};
 use crate::scope::{ScopeTarget, SessionLink, with_context};
 use crate::select::Picker;
 use catalog::Catalog;
+use consistency::ConsistencyState;
 
 /// Routes each statement to the primary or a replica; `&Router` is a [`sqlx::Executor`].
 ///
@@ -115,6 +121,7 @@ struct Inner<DB: Backend> {
     health: HealthConfig,
     /// The background probes; dropped with the router, which stops them.
     monitor: Option<Monitor>,
+    consistency: ConsistencyState,
 }
 
 struct Group<DB: Backend> {
@@ -226,6 +233,11 @@ impl<DB: Backend> Router<DB> {
             "dbroute router built"
         );
         let writable = plan.groups.iter().map(|g| g.writable).collect();
+        let primary = &groups[plan.default_group].engines[0];
+        let consistency = ConsistencyState::new(
+            &plan.consistency,
+            &DB::cluster_identity(&primary.pool.connect_options()),
+        );
         Ok(Router::<DB>::assemble(Inner {
             groups,
             writable,
@@ -241,6 +253,7 @@ impl<DB: Backend> Router<DB> {
             next_unit: AtomicU64::new(1),
             health: plan.health,
             monitor: None,
+            consistency,
         }))
     }
 
@@ -301,6 +314,10 @@ impl<DB: Backend> Router<DB> {
             let picker = Picker::uniform(engines.len());
             Group::new(name, engines, picker, health)
         };
+        let consistency = ConsistencyState::new(
+            &ConsistencyConfig::default(),
+            &DB::cluster_identity(&primary.connect_options()),
+        );
         let primary = vec![engine("primary".into(), primary, true)];
         let has_replicas = !replicas.is_empty();
         Router::<DB>::assemble(Inner {
@@ -319,6 +336,7 @@ impl<DB: Backend> Router<DB> {
             next_unit: AtomicU64::new(1),
             health: HealthConfig::default(),
             monitor: None,
+            consistency,
         })
     }
 
@@ -430,13 +448,23 @@ impl<DB: Backend> Router<DB> {
         Arc::as_ptr(&self.inner) as usize
     }
 
-    /// The innermost scope's group and the entered session, if it is one of this router's.
+    /// The current context as this router sees it: the innermost scope's group, the entered
+    /// session if it is one of this router's, and the consistency mode.
     #[inline]
-    pub(crate) fn context(&self) -> Result<(Option<GroupId>, Option<SessionLink>), NoSuchGroup> {
-        with_context(|target, session| {
-            let scope = target.map(|t| self.resolve_scope(t)).transpose()?;
-            let session = session.filter(|s| s.0.router_key() == self.key());
-            Ok((scope, session.cloned()))
+    pub(crate) fn context(&self) -> Result<InContext, NoSuchGroup> {
+        with_context(|context| {
+            let scope = context
+                .target_ref()
+                .map(|t| self.resolve_scope(t))
+                .transpose()?;
+            let session = context
+                .session_ref()
+                .filter(|s| s.0.router_key() == self.key());
+            Ok(InContext {
+                scope,
+                session: session.cloned(),
+                consistency: context.consistency.unwrap_or(self.inner.consistency.mode),
+            })
         })
     }
 
@@ -448,11 +476,12 @@ impl<DB: Backend> Router<DB> {
         sql: &str,
         handle: Option<GroupId>,
     ) -> Result<(Decision, Option<SessionLink>), NoSuchGroup> {
-        let (scope, session) = self.context()?;
-        let state = session.as_ref().map(|s| SessionState {
+        let context = self.context()?;
+        let state = context.session.as_ref().map(|s| SessionState {
             tx_open: s.0.tx_open(),
         });
-        Ok((self.decide(sql, handle, scope, state), session))
+        let decision = self.decide(sql, handle, state, &context);
+        Ok((decision, context.session))
     }
 
     /// Classifies `sql` and applies the precedence table (`policy::decide`).
@@ -460,14 +489,15 @@ impl<DB: Backend> Router<DB> {
         &self,
         sql: &str,
         handle: Option<GroupId>,
-        scope: Option<GroupId>,
         session: Option<SessionState>,
+        context: &InContext,
     ) -> Decision {
         self.decide_facts(Facts {
             classification: self.inner.classifier.classify(sql),
             handle,
-            scope,
+            scope: context.scope,
             session,
+            consistency: context.consistency,
         })
     }
 
@@ -536,6 +566,13 @@ impl<DB: Backend> Router<DB> {
     pub(crate) fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
+}
+
+/// The current context, resolved for one router.
+pub(crate) struct InContext {
+    pub(crate) scope: Option<GroupId>,
+    pub(crate) session: Option<SessionLink>,
+    pub(crate) consistency: Consistency,
 }
 
 /// A scope named a group the router does not have. Small, so the hot path's results stay

@@ -210,6 +210,32 @@ where
     pub async fn rollback(&self) -> Result<(), sqlx::Error> {
         self.unit.lock().await?.rollback_all().await
     }
+
+    /// A token of the writes this session has committed (in `read_your_writes` or `strong`
+    /// scopes), to carry to another task, request or service: reads under
+    /// [`Router::with_token`] see them.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), Box<dyn std::error::Error>> {
+    /// let session = router.session();
+    /// sqlx::query("INSERT INTO orders (id) VALUES (10)").execute(&session).await?;
+    /// session.commit().await?;
+    /// let token = session.token().await?;
+    /// let worker = router.clone();
+    /// tokio::spawn(async move {
+    ///     let found = worker
+    ///         .with_token(&token, async {
+    ///             sqlx::query("SELECT 1 FROM orders WHERE id = 10").fetch_optional(&worker).await
+    ///         })
+    ///         .expect("a token of this router's cluster")
+    ///         .await;
+    ///     assert!(matches!(found, Ok(Some(_)))); // never a stale miss
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub async fn token(&self) -> Result<crate::ConsistencyToken, sqlx::Error> {
+        self.unit.router.token_of(&self.unit.record).await
+    }
 }
 
 impl<DB: Backend> fmt::Debug for Session<DB> {

@@ -61,8 +61,8 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn begin(&self) -> Result<Transaction<DB>, sqlx::Error> {
-        let (_, session) = self.context().map_err(|e| e.into_error(self))?;
-        if let Some(unit) = session.and_then(Unit::from_link) {
+        let context = self.context().map_err(|e| e.into_error(self))?;
+        if let Some(unit) = context.session.and_then(Unit::from_link) {
             return Transaction::<DB>::open_in(unit).await;
         }
         let unit = Unit::new(self, Kind::Transaction, self.primary_engine());
@@ -85,12 +85,13 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn begin_read_only(&self) -> Result<Transaction<DB>, sqlx::Error> {
-        let (scope, _) = self.context().map_err(|e| e.into_error(self))?;
+        let context = self.context().map_err(|e| e.into_error(self))?;
         let facts = Facts {
             classification: Classification::new(Reason::Read),
             handle: None,
-            scope,
+            scope: context.scope,
             session: None,
+            consistency: context.consistency,
         };
         let decision = self.decide_facts(facts);
         let Target::Group(group) = decision.target else {
@@ -99,7 +100,15 @@ where
                     .into(),
             ));
         };
-        let engine = self.engine_for(group, &decision)?;
+        let mut engine = self.engine_for(group, &decision)?;
+        if decision.causal {
+            // Its snapshot must see the scope's writes: a replica that has replayed them.
+            let (at, connection) = self
+                .connection_at(engine, group, self.need(None), None)
+                .await;
+            drop(connection?);
+            engine = at;
+        }
         let unit = Unit::new(self, Kind::ReadOnly, engine);
         Transaction::<DB>::open_in(unit).await
     }

@@ -9,8 +9,8 @@
 //! * nest savepoints (levels) under handles that outlive each other's borrows;
 //! * see every statement's outcome, and refuse to report a transaction that the database
 //!   rolled back (PostgreSQL aborts at the first error) as committed;
-//! * run code on the same connection right after `COMMIT` returns (the catalog reload, user
-//!   hooks, and later the commit's replication position).
+//! * run code on the same connection right after `COMMIT` returns (the commit's replication
+//!   position, the catalog reload, user hooks).
 //!
 //! Transaction control goes through sqlx's `TransactionManager`, so sqlx's own depth
 //! bookkeeping (and its rollback of a connection dropped mid-transaction) stays right.
@@ -25,6 +25,8 @@ use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::backend::Backend;
+use crate::classify::Classification;
+use crate::consistency::Record;
 use crate::error::Error;
 use crate::guard::owner_key;
 use crate::router::{Engine, Router};
@@ -65,6 +67,8 @@ pub(crate) struct Unit<DB: Backend> {
     owner: Arc<AtomicU64>,
     /// Levels whose handles went away while the unit was busy: rolled back at the next lock.
     abandoned: StdMutex<Vec<LevelId>>,
+    /// The positions its commits reached ([`Session::token`](super::Session::token)).
+    pub(crate) record: Record,
     state: Mutex<State<DB>>,
 }
 
@@ -75,6 +79,8 @@ struct State<DB: Backend> {
     statements: u64,
     /// DDL ran in it: the catalog is reloaded after it commits.
     schema_changed: bool,
+    /// Something that is not a plain read ran in it: its commit's position is captured.
+    wrote: bool,
     next_serial: u64,
 }
 
@@ -111,11 +117,13 @@ impl<DB: Backend> Unit<DB> {
             depth: AtomicUsize::new(0),
             owner: Arc::new(AtomicU64::new(owner_key())),
             abandoned: StdMutex::new(Vec::new()),
+            record: Record::default(),
             state: Mutex::new(State {
                 connection: None,
                 levels: Vec::new(),
                 statements: 0,
                 schema_changed: false,
+                wrote: false,
                 next_serial: 0,
             }),
         })
@@ -188,6 +196,7 @@ impl<DB: Backend> Unit<DB> {
             return Err(Error::TransactionEnded.into());
         }
         state.schema_changed = true;
+        state.wrote = true;
         MutexGuard::try_map(state, |s| s.connection.as_deref_mut())
             .map_err(|_| Error::TransactionEnded.into())
     }
@@ -199,6 +208,7 @@ impl<DB: Backend> Unit<DB> {
             state.connection = None;
             state.statements = 0;
             state.schema_changed = false;
+            state.wrote = false;
             if self.on_primary {
                 self.router.guard().release(self.id);
             }
@@ -331,9 +341,10 @@ where
     }
 
     /// Notes that a statement is about to run in the transaction; returns its number.
-    pub(crate) fn count_statement(&mut self, changes_schema: bool) -> u64 {
+    pub(crate) fn count_statement(&mut self, classification: Classification) -> u64 {
         self.state.statements += 1;
-        self.state.schema_changed |= changes_schema;
+        self.state.schema_changed |= classification.changes_schema();
+        self.state.wrote |= !classification.is_read();
         self.state.statements
     }
 
@@ -447,14 +458,25 @@ where
         Ok(())
     }
 
-    /// Runs right after `COMMIT` returned, on the same connection.
+    /// Runs right after `COMMIT` returned, on the same connection: the position its writes
+    /// reached (read-your-writes), the catalog reload after DDL, the user's hook.
     async fn after_commit<T>(
         &mut self,
         hook: Option<CommitHook<DB, T>>,
     ) -> Result<Option<T>, sqlx::Error> {
-        let router = self.unit.router.clone();
+        let unit = self.unit;
+        let router = unit.router.clone();
         let schema_changed = self.state.schema_changed;
+        let capture = self.state.wrote
+            && unit.on_primary
+            && unit.kind != Kind::ReadOnly
+            && router.tracks_writes();
         let connection = self.connection()?;
+        if capture {
+            router
+                .capture_after_write(connection, Some(&unit.record))
+                .await;
+        }
         if schema_changed {
             router.refresh_catalog_on(connection).await;
         }
