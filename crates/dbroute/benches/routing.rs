@@ -13,6 +13,12 @@
 //!   decision on one thread and on two threads at once (the picker's shared counter under
 //!   contention), printed.
 //!
+//! * read-your-writes: a write then a read-back of the same row, each in a request scope of its
+//!   own, in strict rotation between a router in `eventual` and one in `read_your_writes`
+//!   over the same two replicas: the write's extra cost (the position capture), the read's
+//!   (the replica check), a read in a scope that wrote nothing, and where the checked reads
+//!   went; printed.
+//!
 //! `cargo bench -p dbroute --bench routing` (starts its own primary + two replicas).
 
 // criterion's macros generate undocumented public functions.
@@ -22,7 +28,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dbroute::{Dialect, PgRouter, RoutingConfig, classify};
+use dbroute::{
+    Consistency, ConsistencyConfig, Dialect, PgRouter, RoutingConfig, classify,
+    reset_routing_context,
+};
 use dbroute_test_cluster::Cluster;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -77,6 +86,7 @@ fn benches(c: &mut Criterion) {
     paired_single(&runtime, &router, &pools);
     paired_concurrent(&cluster, &replicas);
     decision_under_contention(&router);
+    read_your_writes(&runtime, &cluster, &replicas);
 
     let mut group = c.benchmark_group("pk_select");
     group.measurement_time(Duration::from_secs(8));
@@ -248,6 +258,76 @@ fn decision_under_contention(router: &PgRouter) {
              two threads at once"
         );
     }
+}
+
+/// Write-then-read pairs, each in a request scope of its own, alternating strictly between an
+/// `eventual` router and a `read_your_writes` one over the same primary and two replicas:
+/// medians of the write, of the read right after it, and of a read in a scope that wrote
+/// nothing; then the `read_your_writes` router's statistics.
+fn read_your_writes(runtime: &tokio::runtime::Runtime, cluster: &Cluster, replicas: &[String]) {
+    const PAIRS: usize = 4_000;
+    let config = |mode| {
+        RoutingConfig::builder()
+            .primary(cluster.primary().url())
+            .replica(replicas[0].clone())
+            .replica(replicas[1].clone())
+            .consistency(ConsistencyConfig::default().mode(mode))
+            .build()
+            .expect("config")
+    };
+    runtime.block_on(async {
+        let routers = [Consistency::Eventual, Consistency::ReadYourWrites]
+            .map(|mode| PgRouter::connect_lazy(&config(mode)).expect("router"));
+        for round in 0..=3 {
+            // [mode][write, read after it, read in a scope without writes]
+            let mut times: [[Vec<Duration>; 3]; 2] = Default::default();
+            for i in 0..PAIRS {
+                let which = (i + round) % 2;
+                let router = &routers[which];
+                let id = (i % 1000) as i32 + 1;
+                let (write, read) = reset_routing_context(async {
+                    let start = Instant::now();
+                    sqlx::query("UPDATE bench SET v = md5(v) WHERE id = $1")
+                        .bind(id)
+                        .execute(router)
+                        .await
+                        .expect("write");
+                    let write = start.elapsed();
+                    let start = Instant::now();
+                    read_once(router).await;
+                    (write, start.elapsed())
+                })
+                .await;
+                let start = Instant::now();
+                reset_routing_context(read_once(router)).await;
+                let clean = start.elapsed();
+                for (slot, time) in [write, read, clean].into_iter().enumerate() {
+                    times[which][slot].push(time);
+                }
+            }
+            if round == 0 {
+                continue;
+            }
+            let [eventual, ryw] = times.map(|paths| paths.map(|mut t| median(&mut t)));
+            println!(
+                "read-your-writes round {round} (medians, eventual vs read_your_writes, {} pairs \
+                 each): write {:.2?} vs {:.2?}, read after it {:.2?} vs {:.2?}, read in a scope \
+                 without writes {:.2?} vs {:.2?}",
+                PAIRS / 2,
+                eventual[0],
+                ryw[0],
+                eventual[1],
+                ryw[1],
+                eventual[2],
+                ryw[2]
+            );
+        }
+        let stats = routers[1].consistency_stats();
+        println!(
+            "read-your-writes statistics: {stats:?}; share of checked reads on replicas {:.4}",
+            stats.replica_share()
+        );
+    });
 }
 
 fn median(times: &mut [Duration]) -> Duration {

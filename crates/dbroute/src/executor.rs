@@ -20,6 +20,7 @@ use sqlx::{Either, Error, Execute, Executor, SqlStr};
 use std::sync::Arc;
 
 use crate::backend::Backend;
+use crate::consistency::Need;
 use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
 use crate::router::{Engine, GroupHandle, NoSuchGroup, Router, is_connection_error};
 use crate::session::{LevelId, Locked, Session, Transaction, Unit};
@@ -470,12 +471,15 @@ where
         if !(self.decision.causal && DB::HAS_POSITIONS) {
             return self.router.connection(self.engine).await;
         }
-        let unit = self.unit.as_deref();
+        let unit = self.unit.as_deref().map(|u| &u.record);
         let need = self.router.need(unit);
-        let (engine, connection) = self
-            .router
-            .connection_at(self.engine, self.group, need, unit)
-            .await;
+        if need == Need::Nothing {
+            return self.router.connection(self.engine).await;
+        }
+        // Boxed: the check's future is large, and held inline it would be copied into every
+        // statement's future, checked or not.
+        let (engine, connection) =
+            Box::pin(self.router.connection_at(self.engine, self.group, need, unit)).await;
         self.engine = engine;
         connection
     }

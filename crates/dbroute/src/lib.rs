@@ -79,14 +79,14 @@ pub use config::{
     ConnectionString, ConsistencyConfig, EngineSpec, GroupOptions, HealthConfig, LagBound,
     PoolConfig, ReplicaConfig, RoutingConfig, RoutingConfigBuilder,
 };
-pub use consistency::{Consistency, ConsistencyToken, TokenError, with_consistency};
+pub use consistency::{Consistency, ConsistencyToken, TokenError};
 pub use error::{ConfigError, Error, Result, TomlError};
 pub use health::{EngineReport, EngineState, HealthReport};
 pub use policy::RouteReason;
 pub use router::{ConsistencyStats, Destination, Explanation, GroupHandle, Router};
 pub use scope::{
     RoutingContext, ScopeTarget, current_context, primary_context, replica_context,
-    reset_routing_context, spawn, use_bind_group, with_current_context,
+    reset_routing_context, spawn, use_bind_group, with_consistency, with_current_context,
 };
 pub use select::RoutingStrategy;
 pub use session::{Session, Transaction, TransactionConnection};

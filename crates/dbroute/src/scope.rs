@@ -1,6 +1,7 @@
 //! Task-scoped routing context: overrides ([`use_bind_group`], [`primary_context`],
-//! [`replica_context`], [`reset_routing_context`]) and the session a task works in
-//! ([`Session::scope`](crate::Session::scope)).
+//! [`replica_context`], [`reset_routing_context`]), the consistency mode
+//! ([`with_consistency`]), the record of the scope's write positions (read-your-writes), and
+//! the session a task works in ([`Session::scope`](crate::Session::scope)).
 //!
 //! Each takes a future and runs it with the context in force, like the reference design's
 //! context managers, but scoped to a future instead of a block: the context ends when the
@@ -101,7 +102,7 @@ impl RoutingContext {
     }
 
     /// The consistency mode set by the innermost
-    /// [`with_consistency`](crate::with_consistency), if any.
+    /// [`with_consistency`], if any.
     pub fn consistency(&self) -> Option<Consistency> {
         self.consistency
     }
@@ -264,6 +265,28 @@ pub fn reset_routing_context<F: Future>(future: F) -> impl Future<Output = F::Ou
 /// ```
 pub fn with_current_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
     current_context().scope(future)
+}
+
+/// Runs `future` with reads in `mode`, over the router's configured mode. The positions of the
+/// writes made so far in the enclosing scope still count; a scope that had no record of its own
+/// starts one.
+///
+/// ```no_run
+/// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+/// use dbroute::{Consistency, with_consistency};
+///
+/// // A balance shown right after a payment: read it on the primary.
+/// let balance: i64 = with_consistency(Consistency::Strong, async {
+///     sqlx::query_scalar("SELECT balance FROM accounts WHERE id = 1").fetch_one(router).await
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn with_consistency<F: Future>(mode: Consistency, future: F) -> F::Output {
+    let mut context = current_context();
+    context.consistency = Some(mode);
+    context.ensure_record();
+    context.scope(future).await
 }
 
 /// `tokio::spawn`, carrying the current context into the new task.

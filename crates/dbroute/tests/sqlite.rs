@@ -429,3 +429,31 @@ async fn shared_sessions_and_savepoints() {
     assert!(outlived.commit().await.is_err());
     assert_eq!(count(&router).await, 3);
 }
+
+/// SQLite's readers share the writer's file: a committed write is visible to them at once, so
+/// read-your-writes has nothing to capture or wait for, and reads after writes stay on the
+/// reader. Tokens still work, so code written for PostgreSQL runs unchanged.
+#[tokio::test]
+async fn read_your_writes_costs_nothing_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = router(&dir).await;
+    assert_eq!(router.consistency(), dbroute::Consistency::ReadYourWrites);
+    sqlx::query("INSERT INTO items (name) VALUES ('a')")
+        .execute(&router)
+        .await
+        .unwrap();
+    assert_eq!(answered_by(&router).await, "reader");
+    assert_eq!(count(&router).await, 1);
+    let token = router.token().await.unwrap();
+    let parsed: dbroute::ConsistencyToken = token.to_string().parse().unwrap();
+    let seen = router.with_token(&parsed, count(&router)).unwrap().await;
+    assert_eq!(seen, 1);
+    assert!(
+        router
+            .wait_for(&parsed, std::time::Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    let stats = router.consistency_stats();
+    assert_eq!((stats.captures, stats.checked_reads), (0, 0), "{stats:?}");
+}

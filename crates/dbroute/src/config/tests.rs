@@ -371,3 +371,67 @@ fn health_options_from_every_source_and_their_errors() {
             .contains("max_replica_lag.bytes is 0")
     );
 }
+
+#[test]
+fn consistency_options_from_every_source_and_their_errors() {
+    use crate::config::ConsistencyConfig;
+    use crate::consistency::Consistency;
+    use std::time::Duration;
+
+    let default = primary("postgres://p/db");
+    assert_eq!(default.consistency.mode, Consistency::ReadYourWrites);
+    assert_eq!(default.consistency.max_wait, Duration::from_millis(50));
+    #[cfg(feature = "toml")]
+    {
+        let config = RoutingConfig::from_toml_str(
+            r#"
+            primary_connection_string = "postgres://p/db"
+            [consistency]
+            mode = "strong"
+            max_wait = "20ms"
+            cluster = "shop"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.consistency.mode, Consistency::Strong);
+        assert_eq!(config.consistency.max_wait, Duration::from_millis(20));
+        assert_eq!(config.consistency.cluster.as_deref(), Some("shop"));
+        let typo = RoutingConfig::from_toml_str(
+            "primary_connection_string = \"postgres://p/db\"\n[consistency]\nmode = \"causal\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            typo.contains("use eventual, read_your_writes or strong"),
+            "{typo}"
+        );
+    }
+    let config = RoutingConfig::from_env_vars([
+        ("DBROUTE_PRIMARY_URL", "postgres://p/db"),
+        ("DBROUTE_CONSISTENCY", "Eventual"),
+        ("DBROUTE_CONSISTENCY_MAX_WAIT", "5ms"),
+        ("DBROUTE_CONSISTENCY_CLUSTER", "shop"),
+    ])
+    .unwrap();
+    assert_eq!(config.consistency.mode, Consistency::Eventual);
+    assert_eq!(config.consistency.max_wait, Duration::from_millis(5));
+    let wrong = RoutingConfig::from_env_vars([
+        ("DBROUTE_PRIMARY_URL", "postgres://p/db"),
+        ("DBROUTE_CONSISTENCY", "postgres://app:hunter2@p/db"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        wrong.contains("DBROUTE_CONSISTENCY: not a consistency mode") && !wrong.contains("hunter2")
+    );
+    let bad = |consistency: ConsistencyConfig| {
+        let mut config = primary("postgres://p/db");
+        config.consistency = consistency;
+        error_of(config)
+    };
+    assert!(
+        bad(ConsistencyConfig::default().max_wait(Duration::from_secs(11)))
+            .contains("consistency.max_wait is over 10s")
+    );
+    assert!(bad(ConsistencyConfig::default().cluster(" ")).contains("consistency.cluster must be"));
+}

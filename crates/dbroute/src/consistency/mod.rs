@@ -12,7 +12,7 @@
 //!
 //! The scope is the innermost of: a request (middleware wraps each in
 //! [`reset_routing_context`](crate::reset_routing_context), which starts a fresh record), a
-//! [`with_consistency`] or [`Router::with_token`](crate::Router::with_token) scope, or, outside
+//! [`with_consistency`](crate::with_consistency) or [`Router::with_token`](crate::Router::with_token) scope, or, outside
 //! every scope, the router itself (every read then follows every write made through it).
 //!
 //! The files: `mod.rs` (modes, the record of positions), `token.rs` ([`ConsistencyToken`]).
@@ -22,13 +22,12 @@
 mod token;
 
 use std::fmt;
-use std::future::Future;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::scope::current_context;
 pub use token::{ConsistencyToken, TokenError};
 
 /// What a read must see of the writes before it.
@@ -40,7 +39,7 @@ pub use token::{ConsistencyToken, TokenError};
 /// | `strong` | the primary, always | every read on the primary |
 ///
 /// Set it router-wide (`consistency.mode`) and override it per scope with
-/// [`with_consistency`]. Scopes that pick a group themselves ([`replica_context`],
+/// [`with_consistency`](crate::with_consistency). Scopes that pick a group themselves ([`replica_context`],
 /// [`use_bind_group`], explicit handles) are explicit choices and are not overridden.
 ///
 /// [`replica_context`]: crate::replica_context
@@ -104,28 +103,6 @@ impl<'de> Deserialize<'de> for Consistency {
     }
 }
 
-/// Runs `future` with reads in `mode`, over the router's configured mode. The positions of the
-/// writes made so far in the enclosing scope still count; a scope that had no record of its own
-/// starts one.
-///
-/// ```no_run
-/// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
-/// use dbroute::{Consistency, with_consistency};
-///
-/// // A balance shown right after a payment: read it on the primary.
-/// let balance: i64 = with_consistency(Consistency::Strong, async {
-///     sqlx::query_scalar("SELECT balance FROM accounts WHERE id = 1").fetch_one(router).await
-/// })
-/// .await?;
-/// # Ok(()) }
-/// ```
-pub async fn with_consistency<F: Future>(mode: Consistency, future: F) -> F::Output {
-    let mut context = current_context();
-    context.consistency = Some(mode);
-    context.ensure_record();
-    context.scope(future).await
-}
-
 /// A position of no write at all.
 pub(crate) const NO_POSITION: u64 = 0;
 
@@ -133,6 +110,8 @@ pub(crate) const NO_POSITION: u64 = 0;
 /// several clusters). Shared by the scope and everything that carries its context.
 #[derive(Debug, Default)]
 pub(crate) struct Record {
+    /// Whether any mark exists: a scope that wrote nothing is answered without the lock.
+    marked: AtomicBool,
     marks: Mutex<Vec<Mark>>,
 }
 
@@ -176,6 +155,7 @@ impl Record {
                     unknown_since: None,
                     clock: 0,
                 });
+                self.marked.store(true, Ordering::Release);
                 marks.len() - 1
             }
         };
@@ -183,7 +163,11 @@ impl Record {
     }
 
     /// What a read of `cluster` must wait for.
+    #[inline]
     pub(crate) fn need(&self, cluster: u64) -> Need {
+        if !self.marked.load(Ordering::Acquire) {
+            return Need::Nothing;
+        }
         let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
         match marks.iter().find(|m| m.cluster == cluster) {
             Some(mark) if mark.unknown_since.is_some() => Need::Unknown,

@@ -17,7 +17,6 @@ use crate::consistency::{Consistency, ConsistencyToken, NO_POSITION, Need, Recor
 use crate::error::{Error, Result};
 use crate::policy::GroupId;
 use crate::scope::with_context;
-use crate::session::Unit;
 
 /// A position this far past the primary's last probed one cannot be a real write: the read
 /// goes to the primary at once instead of waiting for it (a forged or foreign token costs no
@@ -148,8 +147,8 @@ impl<DB: Backend> Router<DB> {
             .unwrap_or_else(|| Arc::clone(&self.inner.consistency.record))
     }
 
-    /// What a read in the current scope (and in `unit`, for a session's read) must see.
-    pub(crate) fn need(&self, unit: Option<&Unit<DB>>) -> Need {
+    /// What a read in the current scope (and in `unit`, a session's record) must see.
+    pub(crate) fn need(&self, unit: Option<&Record>) -> Need {
         let cluster = self.inner.consistency.cluster;
         let scope = with_context(|c| {
             c.record
@@ -157,7 +156,7 @@ impl<DB: Backend> Router<DB> {
                 .unwrap_or(&self.inner.consistency.record)
                 .need(cluster)
         });
-        let own = unit.map_or(Need::Nothing, |u| u.record.need(cluster));
+        let own = unit.map_or(Need::Nothing, |u| u.need(cluster));
         match (scope, own) {
             (Need::Unknown, _) | (_, Need::Unknown) => Need::Unknown,
             (Need::Position(a), Need::Position(b)) => Need::Position(a.max(b)),
@@ -238,20 +237,19 @@ impl<DB: Backend> Router<DB> {
         picked: &'r Engine<DB>,
         group: GroupId,
         need: Need,
-        unit: Option<&Unit<DB>>,
+        unit: Option<&Record>,
     ) -> (&'r Engine<DB>, Result<PoolConnection<DB>, sqlx::Error>)
     where
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     {
-        let start = Instant::now();
         let position = match need {
             Need::Nothing => return (picked, self.connection(picked).await),
             Need::Position(position) => position,
-            Need::Unknown => match self.settle(unit.map(|u| &u.record)).await {
+            Need::Unknown => match self.settle(unit).await {
                 Ok(position) => position,
                 Err(error) => {
                     tracing::warn!(%error, "could not read the primary's position: the read goes to the primary");
-                    return self.not_caught_up(group, start).await;
+                    return self.not_caught_up(group, None).await;
                 }
             },
         };
@@ -263,22 +261,23 @@ impl<DB: Backend> Router<DB> {
         let engines = &self.inner.groups[group].engines;
         if let Some(engine) = caught_up(picked, engines, position) {
             bump(&stats.cached);
-            return self.placed(engine, group, start, None).await;
+            return self.placed(engine, group, None, None).await;
         }
         let primary_at = self.primary_engine().health.position();
         if primary_at.is_some_and(|p| position > p.saturating_add(FAR_AHEAD)) {
-            tracing::warn!(
-                "a read must see a position far past the primary's: a forged or foreign token? it goes to the primary"
-            );
-            return self.not_caught_up(group, start).await;
+            tracing::warn!("a read must see a position far past the primary's: a forged or foreign token? it goes to the primary");
+            return self.not_caught_up(group, None).await;
         }
+        let start = Instant::now();
         let deadline = start + self.inner.consistency.max_wait;
         let (mut candidate, mut round) = (picked, 0u32);
         loop {
             match self.ask(candidate, position).await {
                 Ok(Some(connection)) => {
                     bump(&stats.replica_after_wait);
-                    return self.placed(candidate, group, start, Some(connection)).await;
+                    return self
+                        .placed(candidate, group, Some(start), Some(connection))
+                        .await;
                 }
                 Ok(None) => {}
                 Err(error) if is_connection_error(&error) => return (candidate, Err(error)),
@@ -292,7 +291,7 @@ impl<DB: Backend> Router<DB> {
                 break;
             }
             if let Some(engine) = caught_up(candidate, engines, position) {
-                return self.placed(engine, group, start, None).await;
+                return self.placed(engine, group, Some(start), None).await;
             }
             let next = next_replica(candidate, engines).unwrap_or(candidate);
             if std::ptr::eq(next, picked) || std::ptr::eq(next, candidate) {
@@ -305,7 +304,7 @@ impl<DB: Backend> Router<DB> {
             }
             candidate = next;
         }
-        self.not_caught_up(group, start).await
+        self.not_caught_up(group, Some(start)).await
     }
 
     /// Asks `engine` how far it replayed: its connection when it is at `position`.
@@ -328,12 +327,13 @@ impl<DB: Backend> Router<DB> {
             .then_some(connection))
     }
 
-    /// The read runs on `engine` (with `connection` when one is already taken).
+    /// The read runs on `engine` (with `connection` when one is already taken); `start` is
+    /// when it began to ask replicas, if it did.
     async fn placed<'r>(
         &'r self,
         engine: &'r Engine<DB>,
         group: GroupId,
-        start: Instant,
+        start: Option<Instant>,
         connection: Option<PoolConnection<DB>>,
     ) -> (&'r Engine<DB>, Result<PoolConnection<DB>, sqlx::Error>) {
         let waited = self.waited(start);
@@ -356,7 +356,7 @@ impl<DB: Backend> Router<DB> {
     async fn not_caught_up(
         &self,
         group: GroupId,
-        start: Instant,
+        start: Option<Instant>,
     ) -> (&Engine<DB>, Result<PoolConnection<DB>, sqlx::Error>) {
         let waited = self.waited(start);
         bump(&self.inner.consistency.stats.primary_fallbacks);
@@ -386,8 +386,11 @@ impl<DB: Backend> Router<DB> {
         (primary, self.connection(primary).await)
     }
 
-    /// Time since `start`, added to the reads' waiting total.
-    fn waited(&self, start: Instant) -> Duration {
+    /// Time since `start` (none without one), added to the reads' waiting total.
+    fn waited(&self, start: Option<Instant>) -> Duration {
+        let Some(start) = start else {
+            return Duration::ZERO;
+        };
         let waited = start.elapsed();
         self.inner
             .consistency
