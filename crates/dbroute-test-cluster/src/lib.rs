@@ -24,12 +24,16 @@
 //! }
 //! ```
 
+mod logs;
+
 use std::fmt;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+pub use logs::Logs;
 
 /// How many hot standbys [`shared`] starts.
 pub const SHARED_REPLICAS: usize = 2;

@@ -479,7 +479,11 @@ where
         // Boxed: the check's future is large, and held inline it would be copied into every
         // statement's future, checked or not.
         let (engine, connection) =
-            Box::pin(self.router.connection_at(self.engine, self.group, need, unit)).await;
+            Box::pin(
+                self.router
+                    .connection_at(self.engine, self.group, need, unit),
+            )
+            .await;
         self.engine = engine;
         connection
     }

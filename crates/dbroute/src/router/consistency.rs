@@ -15,7 +15,7 @@ use crate::backend::Backend;
 use crate::config::ConsistencyConfig;
 use crate::consistency::{Consistency, ConsistencyToken, NO_POSITION, Need, Record, TokenError};
 use crate::error::{Error, Result};
-use crate::policy::GroupId;
+use crate::policy::{GroupId, RouteReason};
 use crate::scope::with_context;
 
 /// A position this far past the primary's last probed one cannot be a real write: the read
@@ -265,7 +265,9 @@ impl<DB: Backend> Router<DB> {
         }
         let primary_at = self.primary_engine().health.position();
         if primary_at.is_some_and(|p| position > p.saturating_add(FAR_AHEAD)) {
-            tracing::warn!("a read must see a position far past the primary's: a forged or foreign token? it goes to the primary");
+            tracing::warn!(
+                "a read must see a position far past the primary's: a forged or foreign token? it goes to the primary"
+            );
             return self.not_caught_up(group, None).await;
         }
         let start = Instant::now();
@@ -336,15 +338,7 @@ impl<DB: Backend> Router<DB> {
         start: Option<Instant>,
         connection: Option<PoolConnection<DB>>,
     ) -> (&'r Engine<DB>, Result<PoolConnection<DB>, sqlx::Error>) {
-        let waited = self.waited(start);
-        tracing::debug!(
-            target: "dbroute::decision",
-            engine = %engine.name,
-            group = %self.group_name(group),
-            reason = "read",
-            waited_us = waited.as_micros() as u64,
-            "route at the scope's position"
-        );
+        self.log_checked(engine, group, "read", start);
         match connection {
             Some(connection) => (engine, Ok(connection)),
             None => (engine, self.connection(engine).await),
@@ -358,16 +352,13 @@ impl<DB: Backend> Router<DB> {
         group: GroupId,
         start: Option<Instant>,
     ) -> (&Engine<DB>, Result<PoolConnection<DB>, sqlx::Error>) {
-        let waited = self.waited(start);
         bump(&self.inner.consistency.stats.primary_fallbacks);
         let primary = self.primary_engine();
-        tracing::debug!(
-            target: "dbroute::decision",
-            engine = %primary.name,
-            group = %self.group_name(group),
-            reason = "replica_not_caught_up",
-            waited_us = waited.as_micros() as u64,
-            "route"
+        self.log_checked(
+            primary,
+            group,
+            RouteReason::ReplicaNotCaughtUp.as_str(),
+            start,
         );
         if !self.inner.health.fallback_to_primary {
             let error = Error::NoReplicaAvailable {
@@ -386,18 +377,27 @@ impl<DB: Backend> Router<DB> {
         (primary, self.connection(primary).await)
     }
 
-    /// Time since `start` (none without one), added to the reads' waiting total.
-    fn waited(&self, start: Option<Instant>) -> Duration {
-        let Some(start) = start else {
-            return Duration::ZERO;
-        };
-        let waited = start.elapsed();
-        self.inner
-            .consistency
-            .stats
-            .waited_micros
-            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
-        waited
+    /// The `dbroute::decision` event of a read that had to see earlier writes, with the time
+    /// since `start` (none without one), which is added to the reads' waiting total.
+    fn log_checked(
+        &self,
+        engine: &Engine<DB>,
+        group: GroupId,
+        reason: &str,
+        start: Option<Instant>,
+    ) {
+        let waited = start.map_or(Duration::ZERO, |s| s.elapsed());
+        let waited_us = waited.as_micros() as u64;
+        let stats = &self.inner.consistency.stats;
+        stats.waited_micros.fetch_add(waited_us, Ordering::Relaxed);
+        tracing::debug!(
+            target: "dbroute::decision",
+            engine = %engine.name,
+            group = %self.group_name(group),
+            reason,
+            waited_us,
+            "route at the scope's position"
+        );
     }
 
     /// A token of the writes made so far in the current scope (outside every scope that keeps

@@ -58,7 +58,9 @@ impl<DB: Backend> Router<DB> {
     }
 
     /// Decides where `sql` runs and picks the engine, exactly as running it on the router
-    /// would (so round-robin moves on): the routing hot path without the database.
+    /// would (so round-robin moves on): the routing hot path without the database. A read that
+    /// must see the scope's earlier writes (`read_your_writes`) is then still checked against
+    /// the replicas' positions when it runs, and may move to another replica or the primary.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")]

@@ -3,14 +3,13 @@
 //! (`inet_server_port()`); whether it saw the write is asked of the data. Tests that pause
 //! replay take the cluster for themselves.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use dbroute::{
     Consistency, ConsistencyConfig, ConsistencyToken, Error, HealthConfig, PgRouter, ReplicaConfig,
     RoutingConfig, TokenError, reset_routing_context, with_consistency,
 };
-use dbroute_test_cluster::{Cluster, shared};
+use dbroute_test_cluster::{Cluster, Logs, shared};
 use sqlx::Acquire;
 
 const MAX_WAIT: Duration = Duration::from_millis(50);
@@ -196,7 +195,7 @@ async fn with_replay_paused_reads_go_to_the_primary_after_max_wait() {
     let _serial = serial().await;
     let router = router(Consistency::ReadYourWrites).await;
     table(&router, "paused").await;
-    let events = Events::capture();
+    let events = Logs::capture();
     let paused = Paused::all().await;
     let token = reset_routing_context(commit_row(&router, "paused", 1)).await;
     let before = router.consistency_stats();
@@ -465,43 +464,4 @@ async fn a_background_job_waits_for_its_token() {
     })
     .await;
     assert!(read.0 && read.1 != primary_port(), "{read:?}");
-}
-
-/// Log events of the current thread, as the `fmt` subscriber writes them.
-struct Events {
-    buffer: Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Events {
-    fn capture() -> Events {
-        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buffer);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || Writer(Arc::clone(&writer)))
-            .finish();
-        Events {
-            buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
-    }
-}
-
-struct Writer(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Writer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

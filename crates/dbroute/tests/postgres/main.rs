@@ -154,45 +154,4 @@ pub(crate) async fn database(name: &str, setup: &str) -> String {
     name
 }
 
-/// Log lines written while the guard lives, on this thread (where a current-thread test
-/// runtime runs every task).
-pub(crate) struct Logs {
-    lines: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Logs {
-    pub(crate) fn capture() -> Self {
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = {
-            let lines = std::sync::Arc::clone(&lines);
-            move || LogWriter(std::sync::Arc::clone(&lines))
-        };
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(writer)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .finish();
-        Logs {
-            lines,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
-    }
-}
-
-struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+pub(crate) use dbroute_test_cluster::Logs;
