@@ -465,3 +465,85 @@ async fn a_background_job_waits_for_its_token() {
     .await;
     assert!(read.0 && read.1 != primary_port(), "{read:?}");
 }
+
+/// The favourite endpoint as a real axum application, over real HTTP on loopback: a
+/// handler writes through `&router`, then reads the same row back, unchanged. With replay
+/// paused (a replica would miss the row on every run), `read_your_writes` finds it, with or
+/// without a per-request scope; `eventual` misses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_favourite_endpoint_over_http() {
+    use axum::extract::{Path, State};
+    use axum::routing::post;
+
+    async fn favourite(State(router): State<PgRouter>, Path(id): Path<i32>) -> String {
+        sqlx::query("INSERT INTO favourites (id) VALUES ($1)")
+            .bind(id)
+            .execute(&router)
+            .await
+            .unwrap();
+        let (found, port): (bool, i32) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM favourites WHERE id = $1), inet_server_port()",
+        )
+        .bind(id)
+        .fetch_one(&router)
+        .await
+        .unwrap();
+        format!("{found} {port}")
+    }
+
+    async fn serve(router: PgRouter, per_request_scope: bool) -> std::net::SocketAddr {
+        let mut app = axum::Router::new()
+            .route("/favourites/{id}", post(favourite))
+            .with_state(router);
+        if per_request_scope {
+            app = app.layer(axum::middleware::from_fn(
+                |request: axum::extract::Request, next: axum::middleware::Next| {
+                    reset_routing_context(next.run(request))
+                },
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        address
+    }
+
+    /// One HTTP/1.1 request on a connection of its own; the response body.
+    async fn post_to(address: std::net::SocketAddr, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    let _serial = serial().await;
+    let ryw = router(Consistency::ReadYourWrites).await;
+    table(&ryw, "favourites").await;
+    let _paused = Paused::all().await;
+    let primary = format!("true {}", primary_port());
+    let plain = serve(ryw.clone(), false).await;
+    let scoped = serve(ryw.clone(), true).await;
+    let eventual = serve(router(Consistency::Eventual).await, true).await;
+    for id in 1..=5 {
+        assert_eq!(post_to(plain, &format!("/favourites/{id}")).await, primary);
+        assert_eq!(
+            post_to(scoped, &format!("/favourites/{}", id + 10)).await,
+            primary
+        );
+        let body = post_to(eventual, &format!("/favourites/{}", id + 20)).await;
+        assert!(
+            body.starts_with("false"),
+            "eventual reads the stale replica: {body}"
+        );
+    }
+}
