@@ -166,6 +166,13 @@ impl HealthConfig {
                 "is 0; probe at least every few seconds (default 1s)",
             );
         }
+        if self.interval > Duration::from_secs(3600) {
+            return problem(
+                "interval",
+                "is over 1h; a replica that died would stay in the rotation that long: probe at \
+                 least every hour (default 1s)",
+            );
+        }
         if self.probe_timeout.is_zero() {
             return problem(
                 "probe_timeout",

@@ -54,6 +54,11 @@ pub struct PoolConfig {
     pub test_before_acquire: Option<bool>,
 }
 
+/// The longest `acquire_timeout`: a statement should fail rather than wait longer.
+const MAX_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest `idle_timeout` and `max_lifetime`.
+const MAX_POOL_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl PoolConfig {
     /// Sets `max_connections`.
     #[must_use]
@@ -109,7 +114,8 @@ impl PoolConfig {
         }
     }
 
-    /// The built-in defaults of the table above.
+    /// The built-in defaults of the table above (durations at most 1 h for `acquire_timeout`,
+    /// 7 days for the others).
     pub(crate) fn defaults() -> PoolConfig {
         PoolConfig {
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
@@ -123,12 +129,29 @@ impl PoolConfig {
     }
 
     pub(crate) fn validate(&self, owner: &str) -> Result<(), ConfigError> {
-        let problem = match (self.min_connections, self.max_connections) {
-            (_, Some(0)) => {
+        // sqlx adds these to the clock: a duration past what it can count would panic there.
+        let durations = [
+            (
+                "acquire_timeout",
+                self.acquire_timeout,
+                MAX_ACQUIRE_TIMEOUT,
+                "1h",
+            ),
+            ("idle_timeout", self.idle_timeout, MAX_POOL_PERIOD, "7 days"),
+            ("max_lifetime", self.max_lifetime, MAX_POOL_PERIOD, "7 days"),
+        ];
+        let too_long = durations
+            .into_iter()
+            .find(|(_, value, max, _)| value.is_some_and(|v| v > *max));
+        let problem = match (self.min_connections, self.max_connections, too_long) {
+            (_, Some(0), _) => {
                 "max_connections is 0; set it to at least 1 (or leave it unset for 10)".to_owned()
             }
-            (Some(min), Some(max)) if min > max => {
+            (Some(min), Some(max), _) if min > max => {
                 format!("min_connections ({min}) exceeds max_connections ({max}); lower it")
+            }
+            (_, _, Some((field, _, _, max))) => {
+                format!("{field} is over {max}; give a real bound (or leave it unset)")
             }
             _ => return Ok(()),
         };

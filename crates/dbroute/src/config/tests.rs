@@ -361,6 +361,16 @@ fn health_options_from_every_source_and_their_errors() {
     let zero = std::time::Duration::ZERO;
     let second = std::time::Duration::from_secs(1);
     assert!(bad(HealthConfig::default().interval(zero)).contains("health.interval is 0"));
+    let mut forever = primary("postgres://p/db");
+    forever.pool.acquire_timeout = Some(std::time::Duration::MAX);
+    assert!(error_of(forever).contains("acquire_timeout is over 1h"));
+    let mut forever = primary("postgres://p/db");
+    forever.pool.max_lifetime = Some(std::time::Duration::from_secs(u64::MAX));
+    assert!(error_of(forever).contains("max_lifetime is over 7 days"));
+    assert!(
+        bad(HealthConfig::default().interval(std::time::Duration::MAX))
+            .contains("health.interval is over 1h")
+    );
     assert!(
         bad(HealthConfig::default().probe_timeout(2 * second))
             .contains("health.probe_timeout is longer than interval")

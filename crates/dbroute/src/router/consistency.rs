@@ -511,7 +511,8 @@ impl<DB: Backend> Router<DB> {
             return Ok(true);
         }
         let engines = &self.inner.groups[group].engines;
-        let deadline = Instant::now() + timeout;
+        // A timeout past what the clock can count means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let mut pause = Duration::from_millis(1);
         loop {
             for engine in engines.iter().filter(|e| e.health.is_up()) {
@@ -526,11 +527,11 @@ impl<DB: Backend> Router<DB> {
                     }
                 }
             }
-            let now = Instant::now();
-            if now >= deadline {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
                 return Ok(false);
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
+            tokio::time::sleep(left.map_or(pause, |left| pause.min(left))).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }

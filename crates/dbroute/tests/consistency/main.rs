@@ -456,6 +456,8 @@ async fn a_background_job_waits_for_its_token() {
             .await
             .unwrap()
     );
+    let forever = router.wait_for(&token, Duration::MAX).await;
+    assert!(forever.unwrap(), "no deadline is no panic");
     let read = reset_routing_context(async {
         router
             .with_token(&token, find(&router, "jobs", 7))
