@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::backend::Backend;
 use crate::consistency::Need;
 use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
-use crate::router::{Engine, GroupHandle, NoSuchGroup, Router, is_connection_error};
+use crate::router::{Engine, GroupHandle, NoSuchGroup, PendingWrite, Router, is_connection_error};
 use crate::session::{LevelId, Locked, Session, Transaction, Unit};
 
 /// A query taken apart so its SQL can be read before it is executed.
@@ -363,7 +363,8 @@ where
     for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
 {
     let router = on.router;
-    let (retry, capture) = (retryable(&on), captures::<DB>(&on));
+    let retry = retryable(&on);
+    let mut pending = captures::<DB>(&on).then(|| router.pending_write(None));
     let mut tried = 0;
     let result = loop {
         let spare = if retry { routed.try_clone() } else { None };
@@ -373,12 +374,19 @@ where
             match connection {
                 Ok(mut connection) => {
                     let row = connection.fetch_optional(routed).await;
-                    if capture && row.is_ok() {
-                        router.capture_after_write(&mut connection, None).await;
+                    if let Some(pending) = pending.take() {
+                        settle_write::<DB>(router, &mut connection, pending, row.as_ref().err())
+                            .await;
                     }
                     row
                 }
-                Err(error) => Err(error),
+                Err(error) => {
+                    // Nothing was sent.
+                    if let Some(pending) = pending.take() {
+                        pending.nothing_written();
+                    }
+                    Err(error)
+                }
             }
         };
         let error = match outcome {
@@ -409,7 +417,8 @@ where
 {
     Box::pin(sqlx_core::try_stream! {
         let router = on.router;
-        let (retry, capture) = (retryable(&on), captures::<DB>(&on));
+        let retry = retryable(&on);
+        let mut pending = captures::<DB>(&on).then(|| router.pending_write(None));
         let (mut on, mut routed, mut tried) = (on, routed, 0);
         let outcome = loop {
             let spare = if retry { routed.try_clone() } else { None };
@@ -434,11 +443,17 @@ where
                                 }
                             }
                         }
-                        if capture && failure.is_none() {
-                            router.capture_after_write(&mut connection, None).await;
+                        if let Some(pending) = pending.take() {
+                            settle_write::<DB>(router, &mut connection, pending, failure.as_ref())
+                                .await;
                         }
                     }
-                    Err(error) => failure = Some(error),
+                    Err(error) => {
+                        if let Some(pending) = pending.take() {
+                            pending.nothing_written();
+                        }
+                        failure = Some(error);
+                    }
                 }
                 (yielded, failure)
             };
@@ -471,7 +486,7 @@ where
         if !(self.decision.causal && DB::HAS_POSITIONS) {
             return self.router.connection(self.engine).await;
         }
-        let unit = self.unit.as_deref().map(|u| &u.record);
+        let unit = self.unit.as_deref().map(|u| &*u.record);
         let need = self.router.need(unit);
         if need == Need::Nothing {
             return self.router.connection(self.engine).await;
@@ -486,6 +501,24 @@ where
             .await;
         self.engine = engine;
         connection
+    }
+}
+
+/// After a write returned on `connection`: its position is captured when it succeeded; an SQL
+/// error rolled the statement back, so there is nothing to wait for; after any other failure
+/// (the connection broke) whether it committed is unknown, and `pending` notes so.
+async fn settle_write<DB: Backend>(
+    router: &Router<DB>,
+    connection: &mut DB::Connection,
+    pending: PendingWrite,
+    failure: Option<&Error>,
+) where
+    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
+{
+    match failure {
+        None => router.capture_after_write(connection, pending).await,
+        Some(Error::Database(_)) => pending.nothing_written(),
+        Some(_) => drop(pending),
     }
 }
 

@@ -48,6 +48,28 @@ impl ConsistencyState {
     }
 }
 
+/// A write whose position is not recorded yet: see [`Router::pending_write`].
+pub(crate) struct PendingWrite {
+    cluster: u64,
+    /// The scope's record, and a session's own.
+    records: [Option<Arc<Record>>; 2],
+}
+
+impl PendingWrite {
+    /// The write certainly wrote nothing (it was never sent, or the database rejected it).
+    pub(crate) fn nothing_written(mut self) {
+        self.records = [None, None];
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        for record in self.records.iter_mut().filter_map(Option::take) {
+            record.unknown(self.cluster);
+        }
+    }
+}
+
 /// FNV-1a: stable across processes, versions and platforms, unlike std's hasher.
 fn fingerprint(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -167,35 +189,46 @@ impl<DB: Backend> Router<DB> {
         }
     }
 
+    /// A write about to run (or commit) in the current scope, and in `unit`'s record for a
+    /// session's commit: until [`capture_after_write`](Self::capture_after_write) records its
+    /// position, dropping the guard (a failed capture, a cancelled statement or commit, a
+    /// stream dropped half-read) notes the write's position as unknown, so the scope's next
+    /// read captures the primary's position first.
+    pub(crate) fn pending_write(&self, unit: Option<&Arc<Record>>) -> PendingWrite {
+        PendingWrite {
+            cluster: self.inner.consistency.cluster,
+            records: [Some(self.scope_record()), unit.cloned()],
+        }
+    }
+
     /// After a write committed on `connection` (the primary's): reads its position and
-    /// records it in the current scope, and in `unit`'s own record for a session's commit. A
-    /// failure is logged and noted: the scope's next read captures the position first.
+    /// records it where `pending` says. A failure is logged, and `pending` notes the position
+    /// as unknown.
     pub(crate) async fn capture_after_write(
         &self,
         connection: &mut DB::Connection,
-        unit: Option<&Record>,
+        mut pending: PendingWrite,
     ) where
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     {
-        let cluster = self.inner.consistency.cluster;
-        let scope = self.scope_record();
-        let tickets = (scope.ticket(cluster), unit.map(|r| r.ticket(cluster)));
+        let cluster = pending.cluster;
+        let tickets = pending
+            .records
+            .each_ref()
+            .map(|r| r.as_ref().map(|r| r.ticket(cluster)));
         let stats = &self.inner.consistency.stats;
         match DB::write_position(connection).await {
             Ok(position) => {
                 bump(&stats.captures);
-                scope.captured(cluster, position, tickets.0);
-                if let (Some(record), Some(ticket)) = (unit, tickets.1) {
-                    record.captured(cluster, position, ticket);
+                for (record, ticket) in pending.records.iter_mut().zip(tickets) {
+                    if let (Some(record), Some(ticket)) = (record.take(), ticket) {
+                        record.captured(cluster, position, ticket);
+                    }
                 }
             }
             Err(error) => {
                 bump(&stats.capture_failures);
                 tracing::warn!(%error, "could not read the primary's position after a write: the next read captures it first");
-                scope.unknown(cluster);
-                if let Some(record) = unit {
-                    record.unknown(cluster);
-                }
             }
         }
     }

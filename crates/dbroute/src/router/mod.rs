@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{Executor, Pool};
 
 pub use consistency::ConsistencyStats;
+pub(crate) use consistency::PendingWrite;
 pub use explain::{Destination, Explanation};
 pub use handles::GroupHandle;
 pub(crate) use health::is_connection_error;

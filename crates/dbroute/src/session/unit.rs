@@ -29,7 +29,7 @@ use crate::classify::Classification;
 use crate::consistency::Record;
 use crate::error::Error;
 use crate::guard::owner_key;
-use crate::router::{Engine, Router};
+use crate::router::{Engine, PendingWrite, Router};
 
 /// What a unit is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub(crate) struct Unit<DB: Backend> {
     /// Levels whose handles went away while the unit was busy: rolled back at the next lock.
     abandoned: StdMutex<Vec<LevelId>>,
     /// The positions its commits reached ([`Session::token`](super::Session::token)).
-    pub(crate) record: Record,
+    pub(crate) record: Arc<Record>,
     state: Mutex<State<DB>>,
 }
 
@@ -117,7 +117,7 @@ impl<DB: Backend> Unit<DB> {
             depth: AtomicUsize::new(0),
             owner: Arc::new(AtomicU64::new(owner_key())),
             abandoned: StdMutex::new(Vec::new()),
-            record: Record::default(),
+            record: Arc::default(),
             state: Mutex::new(State {
                 connection: None,
                 levels: Vec::new(),
@@ -396,6 +396,12 @@ where
             }
             .into());
         }
+        // Held across COMMIT: if it is cut short (an error, a cancelled future), whether it
+        // committed is unknown, and reads in the scope capture the position first.
+        let pending = self.captures_commit(keep).then(|| {
+            let router = &self.unit.router;
+            router.pending_write(Some(&self.unit.record))
+        });
         while self.state.levels.len() > keep {
             if let Err(error) = DB::TransactionManager::commit(self.connection()?).await {
                 // The database ended the level (or the connection is gone): don't reuse it.
@@ -408,7 +414,7 @@ where
         let mut output = None;
         if keep == 0 {
             tracing::debug!(target: "dbroute::decision", unit = %self.unit.label(), "committed");
-            output = self.after_commit(hook).await?;
+            output = self.after_commit(hook, pending).await?;
         }
         self.unit.after_levels_changed(&mut self.state);
         Ok(output)
@@ -458,24 +464,29 @@ where
         Ok(())
     }
 
+    /// Whether committing down to `keep` levels must capture the position: the transaction
+    /// itself, on the primary, if something in it wrote, in a scope that tracks writes.
+    fn captures_commit(&self, keep: usize) -> bool {
+        let unit = self.unit;
+        keep == 0
+            && self.state.wrote
+            && unit.on_primary
+            && unit.kind != Kind::ReadOnly
+            && unit.router.tracks_writes()
+    }
+
     /// Runs right after `COMMIT` returned, on the same connection: the position its writes
     /// reached (read-your-writes), the catalog reload after DDL, the user's hook.
     async fn after_commit<T>(
         &mut self,
         hook: Option<CommitHook<DB, T>>,
+        pending: Option<PendingWrite>,
     ) -> Result<Option<T>, sqlx::Error> {
-        let unit = self.unit;
-        let router = unit.router.clone();
+        let router = self.unit.router.clone();
         let schema_changed = self.state.schema_changed;
-        let capture = self.state.wrote
-            && unit.on_primary
-            && unit.kind != Kind::ReadOnly
-            && router.tracks_writes();
         let connection = self.connection()?;
-        if capture {
-            router
-                .capture_after_write(connection, Some(&unit.record))
-                .await;
+        if let Some(pending) = pending {
+            router.capture_after_write(connection, pending).await;
         }
         if schema_changed {
             router.refresh_catalog_on(connection).await;

@@ -339,6 +339,50 @@ async fn every_kind_of_commit_is_seen_and_read_only_work_captures_nothing() {
     .await;
 }
 
+/// A write whose statement is cancelled (the future dropped by a timeout, as an HTTP server
+/// drops a handler when the client goes away) may still commit on the server. Its position was
+/// never captured, so the scope's next read captures the primary's position first: with replay
+/// paused, it reads the primary and finds the row.
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_write_is_never_read_stale() {
+    let _serial = serial().await;
+    let router = router(Consistency::ReadYourWrites).await;
+    table(&router, "cancelled").await;
+    let _paused = Paused::all().await;
+    let primary = sqlx::PgPool::connect(&cluster().primary().url())
+        .await
+        .unwrap();
+    reset_routing_context(async {
+        let slow =
+            sqlx::query("INSERT INTO cancelled SELECT 1 FROM pg_sleep(0.3)").execute(&router);
+        let cut = tokio::time::timeout(Duration::from_millis(50), slow).await;
+        assert!(cut.is_err(), "the statement was cut short");
+        // The server carries on and commits: wait until the primary itself has the row.
+        for _ in 0..200 {
+            let there: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancelled)")
+                .fetch_one(&primary)
+                .await
+                .unwrap();
+            if there {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(find(&router, "cancelled", 1).await, (true, primary_port()));
+    })
+    .await;
+    // A write the database rejected wrote nothing: no wait for it, a replica still serves.
+    reset_routing_context(async {
+        let duplicate = sqlx::query("INSERT INTO cancelled VALUES (1)")
+            .execute(&router)
+            .await;
+        assert!(duplicate.is_err());
+        let (_, port) = find(&router, "cancelled", 1).await;
+        assert_ne!(port, primary_port());
+    })
+    .await;
+}
+
 /// `strong` reads on the primary; `with_consistency` overrides the router's mode in a scope,
 /// and an explicit replica scope stays an explicit choice.
 #[tokio::test(flavor = "current_thread")]
