@@ -142,6 +142,7 @@ pub struct Probe {
 }
 
 /// A `pg_lsn` text (`16/B374D848`) as a number.
+#[cfg(any(feature = "postgres", test))]
 pub(crate) fn parse_lsn(text: &str) -> Option<u64> {
     let (high, low) = text.split_once('/')?;
     let high = u64::from_str_radix(high, 16).ok()?;
