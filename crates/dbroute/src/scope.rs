@@ -122,6 +122,23 @@ impl RoutingContext {
         CONTEXT.scope(self, future)
     }
 
+    /// Runs `f` with this context in force, synchronously: for code polled outside the
+    /// request's future, such as a streamed response body that the server polls after the
+    /// handler returned (the framework integrations wrap bodies this way).
+    ///
+    /// ```
+    /// use dbroute::{current_context, primary_context, ScopeTarget};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let captured = primary_context(async { current_context() }).await;
+    /// let target = captured.clone().in_scope(|| current_context().target().cloned());
+    /// assert_eq!(target, Some(ScopeTarget::Primary));
+    /// # }
+    /// ```
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        CONTEXT.sync_scope(self, f)
+    }
+
     fn with_target(mut self, target: ScopeTarget) -> Self {
         self.target = Some(target);
         self

@@ -501,6 +501,27 @@ impl<DB: Backend> Router<DB> {
         })
     }
 
+    /// Merges `token` into the current scope's record (the router's own outside every scope
+    /// that keeps one): later reads in the scope see the writes it names. For middleware that
+    /// has already entered the request's scope; elsewhere, [`with_token`](Self::with_token)
+    /// scopes it to a future. Fails, changing nothing, for a token of another cluster.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter, token: dbroute::ConsistencyToken) -> Result<(), dbroute::Error> {
+    /// dbroute::reset_routing_context(async {
+    ///     router.import_token(&token)?;
+    ///     // ... the request's reads see the token's writes
+    ///     Ok::<_, dbroute::Error>(())
+    /// })
+    /// .await
+    /// # }
+    /// ```
+    pub fn import_token(&self, token: &ConsistencyToken) -> Result<()> {
+        let cluster = self.check_token(token)?;
+        self.scope_record().merge(cluster, token.position());
+        Ok(())
+    }
+
     /// The router's cluster, if `token` is of it.
     fn check_token(&self, token: &ConsistencyToken) -> Result<u64> {
         let cluster = self.inner.consistency.cluster;

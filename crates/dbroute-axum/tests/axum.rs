@@ -1,0 +1,302 @@
+//! `RoutingLayer` in a real axum application, over real HTTP on loopback, against real
+//! PostgreSQL streaming replication started for this test binary. Where a statement ran is
+//! asked of the server (`inet_server_port()`).
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use dbroute::{PgRouter, ReplicaConfig, RoutingConfig};
+use dbroute_axum::RoutingLayer;
+use dbroute_test_cluster::{Cluster, shared};
+
+fn cluster() -> &'static Cluster {
+    shared()
+}
+
+fn primary_port() -> i32 {
+    i32::from(cluster().primary().port())
+}
+
+/// One test at a time: some pause replay.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
+async fn router() -> PgRouter {
+    let cluster = cluster();
+    let config = cluster
+        .replicas()
+        .iter()
+        .fold(
+            RoutingConfig::builder().primary(cluster.primary().url()),
+            |b, r| b.replica(ReplicaConfig::new(r.url()).name(r.name())),
+        )
+        .build()
+        .unwrap();
+    let router = PgRouter::connect(&config).await.unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY)")
+        .execute(&router)
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(|| cluster.wait_for_replay().unwrap())
+        .await
+        .unwrap();
+    router
+}
+
+/// Replay paused on every replica until dropped.
+struct Paused;
+
+impl Paused {
+    async fn all() -> Paused {
+        tokio::task::spawn_blocking(|| {
+            for replica in cluster().replicas() {
+                cluster().pause_replay(replica).unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        Paused
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        for replica in cluster().replicas() {
+            cluster().resume_replay(replica).unwrap();
+        }
+    }
+}
+
+async fn port_of(db: &PgRouter, id: i32) -> (bool, i32) {
+    sqlx::query_as("SELECT EXISTS (SELECT 1 FROM notes WHERE id = $1), inet_server_port()")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+async fn create(State(db): State<PgRouter>, Path(id): Path<i32>) -> &'static str {
+    sqlx::query("INSERT INTO notes (id) VALUES ($1)")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    "created"
+}
+
+async fn read(State(db): State<PgRouter>, Path(id): Path<i32>) -> String {
+    let (found, port) = port_of(&db, id).await;
+    format!("{found} {port}")
+}
+
+/// The row and port, read while the server polls the body (after the handler returned).
+async fn streamed(State(db): State<PgRouter>, Path(id): Path<i32>) -> Body {
+    let chunk = async move {
+        let (found, port) = port_of(&db, id).await;
+        Ok::<_, std::io::Error>(format!("{found} {port}"))
+    };
+    Body::from_stream(futures_util::stream::once(chunk))
+}
+
+/// The port a spawned task read from: with `dbroute::spawn`, or a bare `tokio::spawn`.
+async fn spawned(State(db): State<PgRouter>, Path(carry): Path<bool>) -> String {
+    let task = async move { port_of(&db, 0).await.1 };
+    let port = match carry {
+        true => dbroute::spawn(task).await.unwrap(),
+        false => tokio::spawn(task).await.unwrap(),
+    };
+    port.to_string()
+}
+
+async fn serve(db: PgRouter, layer: RoutingLayer<sqlx::Postgres>) -> SocketAddr {
+    let app = axum::Router::new()
+        .route("/notes/{id}", post(create).get(read))
+        .route("/primary/notes/{id}", get(read))
+        .route("/streamed/{id}", get(streamed))
+        .route("/primary/streamed/{id}", get(streamed))
+        .route("/primary/spawned/{carry}", get(spawned))
+        .layer(layer)
+        .with_state(db);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+/// A response as the client sees it.
+struct Reply {
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
+/// One HTTP/1.1 request on a connection of its own.
+async fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
+    );
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (headers, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    // A streamed body arrives chunked: keep the chunk's text.
+    let body = match headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        true => body.lines().nth(1).unwrap_or_default().to_owned(),
+        false => body.to_owned(),
+    };
+    Reply {
+        headers: headers.to_owned(),
+        body,
+    }
+}
+
+/// POST then GET from a client that carries the token the POST returned: the GET sees the row,
+/// 500 times; with replay paused, from the primary. Without the token, a new request does not
+/// wait for another request's writes (nothing leaks): it reads the stale replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_carrying_the_token_reads_its_own_writes() {
+    let _serial = serial().await;
+    let db = router().await;
+    let app = serve(db.clone(), RoutingLayer::new(db.clone())).await;
+    let mut on_replicas = 0;
+    for id in 1000..1500 {
+        let created = request(app, "POST", &format!("/notes/{id}"), &[]).await;
+        let token = created
+            .header("x-dbroute-token")
+            .expect("a write returns a token");
+        let seen = request(
+            app,
+            "GET",
+            &format!("/notes/{id}"),
+            &[("x-dbroute-token", &token)],
+        )
+        .await;
+        assert!(seen.body.starts_with("true"), "request {id}: {}", seen.body);
+        on_replicas += u32::from(!seen.body.ends_with(&primary_port().to_string()));
+        assert_eq!(
+            seen.header("x-dbroute-token"),
+            None,
+            "a read returns no new token"
+        );
+    }
+    println!("token-carrying GETs on replicas: {on_replicas} / 500");
+    assert!(on_replicas >= 450, "{on_replicas} / 500 on replicas");
+    let _paused = Paused::all().await;
+    for id in 2000..2020 {
+        let token = request(app, "POST", &format!("/notes/{id}"), &[])
+            .await
+            .header("x-dbroute-token")
+            .unwrap();
+        let seen = request(
+            app,
+            "GET",
+            &format!("/notes/{id}"),
+            &[("x-dbroute-token", &token)],
+        )
+        .await;
+        assert_eq!(seen.body, format!("true {}", primary_port()));
+        let fresh = request(app, "GET", &format!("/notes/{id}"), &[]).await;
+        assert!(
+            fresh.body.starts_with("false"),
+            "no leak between requests: {}",
+            fresh.body
+        );
+        let junk = request(
+            app,
+            "GET",
+            &format!("/notes/{id}"),
+            &[("x-dbroute-token", "junk")],
+        )
+        .await;
+        assert!(
+            junk.body.starts_with("false"),
+            "a malformed token is ignored: {}",
+            junk.body
+        );
+    }
+}
+
+/// The token also travels in a cookie, for browsers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_travels_in_a_cookie() {
+    let _serial = serial().await;
+    let db = router().await;
+    let layer = RoutingLayer::new(db.clone())
+        .token_header(None)
+        .token_cookie("dbroute_token");
+    let app = serve(db.clone(), layer).await;
+    let _paused = Paused::all().await;
+    let created = request(app, "POST", "/notes/3000", &[]).await;
+    assert_eq!(created.header("x-dbroute-token"), None);
+    let cookie = created.header("set-cookie").expect("a cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.starts_with("dbroute_token=dbr1."),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let seen = request(
+        app,
+        "GET",
+        "/notes/3000",
+        &[("cookie", &format!("theme=dark; {pair}"))],
+    )
+    .await;
+    assert_eq!(seen.body, format!("true {}", primary_port()));
+}
+
+/// Routes chosen by `primary_when` read on the primary, in the handler, in a streamed body the
+/// server polls after the handler returned, and in a task spawned with `dbroute::spawn`; a
+/// bare `tokio::spawn` starts without the request's context (documented).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_routes_reach_streamed_bodies_and_spawned_tasks() {
+    let _serial = serial().await;
+    let db = router().await;
+    let layer = RoutingLayer::new(db.clone()).primary_when(|_, path| path.starts_with("/primary/"));
+    let app = serve(db.clone(), layer).await;
+    let primary = primary_port().to_string();
+    for _ in 0..10 {
+        let plain = request(app, "GET", "/notes/1", &[]).await;
+        assert!(!plain.body.ends_with(&primary), "{}", plain.body);
+        let forced = request(app, "GET", "/primary/notes/1", &[]).await;
+        assert!(forced.body.ends_with(&primary), "{}", forced.body);
+        let streamed = request(app, "GET", "/primary/streamed/1", &[]).await;
+        assert!(
+            streamed.body.ends_with(&primary),
+            "streamed body: {}",
+            streamed.body
+        );
+        let streamed = request(app, "GET", "/streamed/1", &[]).await;
+        assert!(
+            !streamed.body.ends_with(&primary),
+            "streamed body: {}",
+            streamed.body
+        );
+        let carried = request(app, "GET", "/primary/spawned/true", &[]).await;
+        assert_eq!(carried.body, primary);
+        let bare = request(app, "GET", "/primary/spawned/false", &[]).await;
+        assert_ne!(bare.body, primary);
+    }
+}
