@@ -35,6 +35,21 @@ use std::time::{Duration, Instant};
 
 pub use logs::Logs;
 
+/// Replay paused on every replica of a cluster until dropped:
+/// [`Cluster::pause_all_replay`].
+#[derive(Debug)]
+pub struct ReplayPaused<'c>(&'c Cluster);
+
+impl Drop for ReplayPaused<'_> {
+    fn drop(&mut self) {
+        for replica in &self.0.replicas {
+            if let Err(error) = self.0.resume_replay(replica) {
+                tracing::warn!(%error, "could not resume replay");
+            }
+        }
+    }
+}
+
 /// How many hot standbys [`shared`] starts.
 pub const SHARED_REPLICAS: usize = 2;
 
@@ -208,6 +223,15 @@ impl Cluster {
             Ok(self.psql(node, "SELECT pg_get_wal_replay_pause_state()")? == "paused")
         })
         .map_err(|e| ClusterError(format!("{}: replay did not pause: {e}", node.name)))
+    }
+
+    /// Pauses replay on every replica until the returned guard is dropped (also when a test
+    /// panics): reads on replicas then miss every later write, for sure.
+    pub fn pause_all_replay(&self) -> Result<ReplayPaused<'_>> {
+        for replica in &self.replicas {
+            self.pause_replay(replica)?;
+        }
+        Ok(ReplayPaused(self))
     }
 
     /// Resumes WAL replay on replica `node`.

@@ -51,26 +51,16 @@ fn primary_port() -> i32 {
     i32::from(cluster().primary().port())
 }
 
-/// Replay paused on every replica until dropped (also when a test fails).
-struct Paused;
+/// Replay paused on every replica until dropped.
+struct Paused {
+    _guard: dbroute_test_cluster::ReplayPaused<'static>,
+}
 
 impl Paused {
     async fn all() -> Paused {
-        tokio::task::spawn_blocking(|| {
-            for replica in cluster().replicas() {
-                cluster().pause_replay(replica).unwrap();
-            }
-        })
-        .await
-        .unwrap();
-        Paused
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        for replica in cluster().replicas() {
-            cluster().resume_replay(replica).unwrap();
+        let paused = tokio::task::spawn_blocking(|| cluster().pause_all_replay().unwrap());
+        Paused {
+            _guard: paused.await.unwrap(),
         }
     }
 }
