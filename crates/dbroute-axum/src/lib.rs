@@ -32,10 +32,15 @@
 //! `dbroute::Router` and `axum::Router` share a name: import dbroute's as `PgRouter` /
 //! `SqliteRouter` (or `dbroute::Router` by path), and keep `axum::Router` qualified, as above.
 //!
+//! [`RequestSession`] is the request's unit of work: one [`dbroute::Session`] per request, which
+//! the layer commits when the response is not 4xx/5xx and rolls back otherwise.
+//!
 //! The context lives in a task-local: a task the handler spawns starts without it unless
 //! spawned with [`dbroute::spawn`] (or wrapped in [`dbroute::with_current_context`]); a
 //! streamed response body, which the server polls after the handler returned, keeps it (the
 //! layer wraps the body).
+
+mod session;
 
 use std::fmt;
 use std::pin::Pin;
@@ -50,6 +55,9 @@ use http_body::{Body, Frame, SizeHint};
 use sqlx::Executor;
 use tower_layer::Layer;
 use tower_service::Service;
+
+pub use session::RequestSession;
+use session::SessionSlot;
 
 /// The header a token travels in unless [`RoutingLayer::token_header`] says otherwise.
 pub const DEFAULT_TOKEN_HEADER: &str = "x-dbroute-token";
@@ -196,7 +204,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send,
     S::Future: Send + 'static,
-    ResBody: Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = Response<ScopedBody<ResBody>>;
     type Error = S::Error;
@@ -206,9 +214,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let settings = Arc::clone(&self.layer.settings);
         let router = self.layer.router.clone();
+        let slot = SessionSlot::new(router.clone());
+        request.extensions_mut().insert(slot.clone());
         let imported = incoming_token(&settings, &request);
         let primary = settings
             .primary
@@ -232,12 +242,37 @@ where
                 false => work.await,
             };
             let mut response = outcome?;
+            if let Some(session) = slot.taken() {
+                finish::<DB, ResBody>(session, &mut response).await;
+            }
             let after = router.token().await.ok();
             if let Some(token) = after.filter(|t| Some(*t) != before) {
                 attach_token(&settings, &mut response, token);
             }
             Ok(response.map(|body| ScopedBody { body, context }))
         }))
+    }
+}
+
+/// Ends the request's session: commit unless the response is 4xx or 5xx (then roll back); a
+/// failed commit becomes a 500, its cause logged.
+async fn finish<DB, B>(session: &dbroute::Session<DB>, response: &mut Response<B>)
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    B: Default,
+{
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        if let Err(error) = session.rollback().await {
+            tracing::warn!(%error, "dbroute-axum: rolling back the request's session failed");
+        }
+        return;
+    }
+    if let Err(error) = session.commit().await {
+        tracing::error!(%error, "dbroute-axum: the request's session did not commit: answering 500");
+        *response = Response::new(B::default());
+        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     }
 }
 

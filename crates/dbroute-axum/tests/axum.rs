@@ -290,3 +290,108 @@ async fn primary_routes_reach_streamed_bodies_and_spawned_tasks() {
         assert_ne!(bare.body, primary);
     }
 }
+
+/// Two rows through the request's session (two extractions: the same session), then the
+/// response the path asks for: `ok` (200), `fail` (409), or `deferred` (a 200 whose commit
+/// fails on a deferred foreign key).
+async fn unit_of_work(
+    dbroute_axum::RequestSession(session): dbroute_axum::RequestSession<sqlx::Postgres>,
+    same: dbroute_axum::RequestSession<sqlx::Postgres>,
+    Path((id, outcome)): Path<(i32, String)>,
+) -> (http::StatusCode, String) {
+    for row in [id, id + 100_000] {
+        sqlx::query("INSERT INTO notes (id) VALUES ($1)")
+            .bind(row)
+            .execute(&session)
+            .await
+            .unwrap();
+    }
+    // The second extraction is the same unit of work: it sees the uncommitted rows.
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE id IN ($1, $2)")
+        .bind(id)
+        .bind(id + 100_000)
+        .fetch_one(&*same)
+        .await
+        .unwrap();
+    if outcome == "deferred" {
+        sqlx::query("INSERT INTO orphans (parent) VALUES (-1)")
+            .execute(&session)
+            .await
+            .unwrap();
+    }
+    match outcome.as_str() {
+        "fail" => (http::StatusCode::CONFLICT, seen.to_string()),
+        _ => (http::StatusCode::OK, seen.to_string()),
+    }
+}
+
+/// A raw request: its status line and body.
+async fn status_of(address: SocketAddr, method: &str, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The per-request session: committed after a 2xx (the rows are on the primary, and the
+/// response carries a token), rolled back after a 4xx (no row), and a commit the database
+/// refuses turns a 200 into a 500 (no row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_session_commits_or_rolls_back_with_the_response() {
+    let _serial = serial().await;
+    let db = router().await;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS parents (id int PRIMARY KEY); \
+         CREATE TABLE IF NOT EXISTS orphans (parent int REFERENCES parents (id) \
+           DEFERRABLE INITIALLY DEFERRED)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let app = axum::Router::new()
+        .route("/work/{id}/{outcome}", post(unit_of_work))
+        .layer(RoutingLayer::new(db.clone()))
+        .with_state(db.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let primary = sqlx::PgPool::connect(&cluster().primary().url())
+        .await
+        .unwrap();
+    let rows = |id: i32| {
+        let primary = primary.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM notes WHERE id IN ($1, $2)")
+                .bind(id)
+                .bind(id + 100_000)
+                .fetch_one(&primary)
+                .await
+                .unwrap()
+        }
+    };
+    for id in 4000..4010 {
+        let ok = request(address, "POST", &format!("/work/{id}/ok"), &[]).await;
+        assert_eq!(ok.body, "2", "both extractions saw both rows");
+        assert!(
+            ok.header("x-dbroute-token").is_some(),
+            "a commit returns a token"
+        );
+        assert_eq!(rows(id).await, 2, "committed");
+        let failed = status_of(address, "POST", &format!("/work/{}/fail", id + 10)).await;
+        assert!(failed.0.starts_with("HTTP/1.1 409"), "{failed:?}");
+        assert_eq!(rows(id + 10).await, 0, "rolled back");
+        let refused = status_of(address, "POST", &format!("/work/{}/deferred", id + 20)).await;
+        assert!(refused.0.starts_with("HTTP/1.1 500"), "{refused:?}");
+        assert_eq!(rows(id + 20).await, 0, "the refused commit left nothing");
+    }
+}
