@@ -395,3 +395,82 @@ async fn the_request_session_commits_or_rolls_back_with_the_response() {
         assert_eq!(rows(id + 20).await, 0, "the refused commit left nothing");
     }
 }
+
+/// 200 concurrent requests of four kinds: plain reads, reads on a `primary_when` route,
+/// committed units of work, and handlers that fail after writing. Every read ran where its own
+/// request's scope says (nothing leaks between requests running at once), every failed request
+/// left no row, every committed one left both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_requests_keep_their_own_scopes() {
+    let _serial = serial().await;
+    let db = router().await;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS parents (id int PRIMARY KEY); \
+         CREATE TABLE IF NOT EXISTS orphans (parent int REFERENCES parents (id) \
+           DEFERRABLE INITIALLY DEFERRED)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let layer = RoutingLayer::new(db.clone()).primary_when(|_, path| path.starts_with("/primary/"));
+    let app = axum::Router::new()
+        .route("/notes/{id}", get(read))
+        .route("/primary/notes/{id}", get(read))
+        .route("/work/{id}/{outcome}", post(unit_of_work))
+        .layer(layer)
+        .with_state(db.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let primary = primary_port().to_string();
+    let requests = (0..200).map(|n| {
+        let primary = primary.clone();
+        tokio::spawn(async move {
+            let id = 5000 + n;
+            match n % 4 {
+                0 => {
+                    let (status, body) = status_of(address, "GET", "/notes/1").await;
+                    assert!(
+                        status.contains("200") && !body.ends_with(&primary),
+                        "plain read: {body}"
+                    );
+                }
+                1 => {
+                    let (status, body) = status_of(address, "GET", "/primary/notes/1").await;
+                    assert!(
+                        status.contains("200") && body.ends_with(&primary),
+                        "primary route: {body}"
+                    );
+                }
+                2 => {
+                    let (status, _) = status_of(address, "POST", &format!("/work/{id}/ok")).await;
+                    assert!(status.contains("200"), "{status}");
+                }
+                _ => {
+                    let (status, _) = status_of(address, "POST", &format!("/work/{id}/fail")).await;
+                    assert!(status.contains("409"), "{status}");
+                }
+            }
+        })
+    });
+    for outcome in futures_util::future::join_all(requests).await {
+        outcome.unwrap();
+    }
+    let on_primary = sqlx::PgPool::connect(&cluster().primary().url())
+        .await
+        .unwrap();
+    for n in 0..200 {
+        let id = 5000 + n;
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE id IN ($1, $2)")
+            .bind(id)
+            .bind(id + 100_000)
+            .fetch_one(&on_primary)
+            .await
+            .unwrap();
+        let expected = match n % 4 {
+            2 => 2,
+            _ => 0,
+        };
+        assert_eq!(rows, expected, "request {n}");
+    }
+}
