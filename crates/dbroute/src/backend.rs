@@ -282,9 +282,16 @@ mod postgres {
           CASE WHEN pg_is_in_recovery() \
                THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 END";
 
-    /// Where the primary's WAL will continue: at or after the end of every commit record that
-    /// has returned (GitLab's load balancer stores the same position after a write).
-    const WRITE_POSITION: &str = "SELECT pg_current_wal_insert_lsn()::text";
+    /// A position at or after the end of every commit record that has returned: with
+    /// `synchronous_commit` on (the default), a commit returns once its record is flushed, so
+    /// the flush position covers it, and replicas receive everything up to it at once. The
+    /// insert position would too, but it also covers records of transactions still running,
+    /// which the primary ships only when it flushes them (up to `wal_writer_delay`, 200 ms,
+    /// later), so reads would wait for other sessions' work. With `synchronous_commit = off` a
+    /// commit returns before its flush: the insert position is the one that covers it.
+    const WRITE_POSITION: &str = "\
+        SELECT (CASE WHEN current_setting('synchronous_commit') = 'off' \
+                THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END)::text";
 
     /// How far a standby has replayed; a server that is not one (a "replica" pointing at the
     /// primary itself) has every write it returned.
