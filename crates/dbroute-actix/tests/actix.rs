@@ -13,6 +13,12 @@ fn cluster() -> &'static Cluster {
     shared()
 }
 
+/// One test at a time: one pauses replay, and both create the tables.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 fn primary_port() -> String {
     cluster().primary().port().to_string()
 }
@@ -183,6 +189,7 @@ async fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str
 /// The scenarios, in one test: the cluster's replay is paused part of the time.
 #[actix_web::test]
 async fn the_same_scenarios_as_axum() {
+    let _serial = serial().await;
     let db = router().await;
     let app = serve(
         db.clone(),
@@ -301,4 +308,50 @@ async fn the_same_scenarios_as_axum() {
         assert!(fresh.body.starts_with("false"), "{fresh:?}");
     }
     drop(paused);
+}
+
+/// 200 concurrent requests of four kinds (plain reads, primary-route reads, committed units of
+/// work, handlers failing after writes): each read ran where its own request's scope says,
+/// failed ones left no row, committed ones both.
+#[actix_web::test]
+async fn two_hundred_concurrent_requests_keep_their_own_scopes() {
+    let _serial = serial().await;
+    let db = router().await;
+    let app = serve(
+        db.clone(),
+        DbRouting::new(db.clone()).primary_when(|_, path| path.starts_with("/primary/")),
+    );
+    let primary = primary_port();
+    let requests = (0..200).map(|n| {
+        let primary = primary.clone();
+        async move {
+            let id = 5000 + n;
+            let reply = match n % 4 {
+                0 => request(app, "GET", "/notes/1", &[]).await,
+                1 => request(app, "GET", "/primary/notes/1", &[]).await,
+                2 => request(app, "POST", &format!("/work/{id}/ok"), &[]).await,
+                _ => request(app, "POST", &format!("/work/{id}/fail"), &[]).await,
+            };
+            match n % 4 {
+                0 => assert!(!reply.body.ends_with(&primary), "plain read: {reply:?}"),
+                1 => assert!(reply.body.ends_with(&primary), "primary route: {reply:?}"),
+                2 => assert!(reply.status.contains("200"), "{reply:?}"),
+                _ => assert!(reply.status.contains("409"), "{reply:?}"),
+            }
+        }
+    });
+    futures_util::future::join_all(requests).await;
+    let on_primary = sqlx::PgPool::connect(&cluster().primary().url())
+        .await
+        .unwrap();
+    for n in 0..200 {
+        let id = 5000 + n;
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE id IN ($1, $2)")
+            .bind(id)
+            .bind(id + 100_000)
+            .fetch_one(&on_primary)
+            .await
+            .unwrap();
+        assert_eq!(rows, if n % 4 == 2 { 2 } else { 0 }, "request {n}");
+    }
 }
