@@ -47,7 +47,7 @@ fn benches(c: &mut Criterion) {
             .body(Body::empty())
             .expect("request")
     };
-    let mut group = c.benchmark_group("request");
+    let mut group = c.benchmark_group("axum_request");
     group.bench_function("bare", |b| {
         b.to_async(&runtime).iter(|| {
             let mut app = bare.clone();
