@@ -29,6 +29,38 @@
 //! # }
 //! ```
 //!
+//! With an application state of your own, let handlers extract the router from it with
+//! `FromRef` (or axum's `#[derive(FromRef)]`):
+//!
+//! ```no_run
+//! use axum::extract::{FromRef, State};
+//! use dbroute::PgRouter;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     db: PgRouter,
+//!     greeting: String,
+//! }
+//!
+//! impl FromRef<AppState> for PgRouter {
+//!     fn from_ref(state: &AppState) -> PgRouter {
+//!         state.db.clone()
+//!     }
+//! }
+//!
+//! async fn count(State(db): State<PgRouter>) -> String {
+//!     let n: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&db).await;
+//!     n.map(|n| n.to_string()).unwrap_or_default()
+//! }
+//!
+//! # fn demo(state: AppState) {
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/count", axum::routing::get(count))
+//!     .layer(dbroute_axum::RoutingLayer::new(state.db.clone()))
+//!     .with_state(state);
+//! # }
+//! ```
+//!
 //! `dbroute::Router` and `axum::Router` share a name: import dbroute's as `PgRouter` /
 //! `SqliteRouter` (or `dbroute::Router` by path), and keep `axum::Router` qualified, as above.
 //!
