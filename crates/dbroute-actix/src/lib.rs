@@ -56,11 +56,10 @@ use dbroute::{Backend, ConsistencyToken, Router, RoutingContext};
 use futures_util::future::LocalBoxFuture;
 use sqlx::Executor;
 
+use dbroute::web::SessionSlot;
 pub use session::RequestSession;
-use session::SessionSlot;
 
-/// The header a token travels in unless [`DbRouting::token_header`] says otherwise.
-pub const DEFAULT_TOKEN_HEADER: &str = "x-dbroute-token";
+pub use dbroute::web::DEFAULT_TOKEN_HEADER;
 
 type PrimaryRule = Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>;
 
@@ -242,7 +241,7 @@ where
 }
 
 /// Ends the request's session: commit unless the response is 4xx or 5xx (then roll back); a
-/// failed commit becomes a 500, its cause logged.
+/// failed commit becomes a 500.
 async fn finish<DB>(
     session: &dbroute::Session<DB>,
     response: ServiceResponse<BoxBody>,
@@ -252,47 +251,24 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
-        if let Err(error) = session.rollback().await {
-            tracing::warn!(%error, "dbroute-actix: rolling back the request's session failed");
-        }
+    let failed = status.is_client_error() || status.is_server_error();
+    if dbroute::web::end_session::<DB>(session, failed).await {
         return response;
     }
-    match session.commit().await {
-        Ok(()) => response,
-        Err(error) => {
-            tracing::error!(%error, "dbroute-actix: the request's session did not commit: answering 500");
-            let request = response.request().clone();
-            ServiceResponse::new(request, HttpResponse::InternalServerError().finish())
-        }
-    }
+    let request = response.request().clone();
+    ServiceResponse::new(request, HttpResponse::InternalServerError().finish())
 }
 
-/// The request's token: from the header, else the cookie. A malformed one is ignored (a stale
-/// cookie must not break a page), with a debug event.
+/// The request's token: from the header, else the cookie ([`dbroute::web::incoming_token`]).
 fn incoming_token(settings: &Settings, request: &ServiceRequest) -> Option<ConsistencyToken> {
     let headers = request.headers();
-    let from_header = settings
+    let header = settings
         .header
         .as_ref()
         .and_then(|name| headers.get(name))
         .and_then(|value| value.to_str().ok());
-    let from_cookie = || {
-        let name = settings.cookie.as_deref()?;
-        headers
-            .get_all(COOKIE)
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|cookies| cookies.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-    };
-    let text = from_header.or_else(from_cookie)?;
-    text.parse::<ConsistencyToken>()
-        .inspect_err(
-            |error| tracing::debug!(%error, "dbroute-actix: ignored a malformed consistency token"),
-        )
-        .ok()
+    let cookies = headers.get_all(COOKIE).filter_map(|v| v.to_str().ok());
+    dbroute::web::incoming_token(header, settings.cookie.as_deref(), cookies)
 }
 
 /// Puts `token` on the response: the header and/or the cookie.
@@ -306,11 +282,10 @@ fn attach_token(
     if let (Some(name), Ok(value)) = (&settings.header, HeaderValue::from_str(&text)) {
         headers.insert(name.clone(), value);
     }
-    if let Some(cookie) = &settings.cookie {
-        let line = format!("{cookie}={text}; Path=/; HttpOnly; SameSite=Lax");
-        if let Ok(value) = HeaderValue::from_str(&line) {
-            headers.append(SET_COOKIE, value);
-        }
+    if let Some(cookie) = &settings.cookie
+        && let Ok(value) = HeaderValue::from_str(&dbroute::web::token_cookie(cookie, token))
+    {
+        headers.append(SET_COOKIE, value);
     }
 }
 

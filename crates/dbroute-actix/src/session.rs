@@ -4,11 +4,11 @@
 use std::fmt;
 use std::future::{Ready, ready};
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::Payload;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
-use dbroute::{Backend, Router, Session};
+use dbroute::web::SessionSlot;
+use dbroute::{Backend, Session};
 
 /// The request's unit of work: a [`dbroute::Session`]. Every extraction in one request gets
 /// the same session. When the handler has returned, the middleware commits it unless the
@@ -42,36 +42,6 @@ impl<DB: Backend> fmt::Debug for RequestSession<DB> {
     }
 }
 
-/// Where the middleware keeps the request's session (in the request's extensions), made on
-/// first extraction.
-pub(crate) struct SessionSlot<DB: Backend> {
-    router: Router<DB>,
-    session: Arc<OnceLock<Session<DB>>>,
-}
-
-impl<DB: Backend> Clone for SessionSlot<DB> {
-    fn clone(&self) -> Self {
-        SessionSlot {
-            router: self.router.clone(),
-            session: Arc::clone(&self.session),
-        }
-    }
-}
-
-impl<DB: Backend> SessionSlot<DB> {
-    pub(crate) fn new(router: Router<DB>) -> Self {
-        SessionSlot {
-            router,
-            session: Arc::default(),
-        }
-    }
-
-    /// The session, if the handler extracted one.
-    pub(crate) fn taken(&self) -> Option<&Session<DB>> {
-        self.session.get()
-    }
-}
-
 impl<DB: Backend> FromRequest for RequestSession<DB> {
     type Error = Error;
     type Future = Ready<Result<Self, Error>>;
@@ -79,9 +49,7 @@ impl<DB: Backend> FromRequest for RequestSession<DB> {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let extensions = request.extensions();
         ready(match extensions.get::<SessionSlot<DB>>() {
-            Some(slot) => Ok(RequestSession(
-                slot.session.get_or_init(|| slot.router.session()).clone(),
-            )),
+            Some(slot) => Ok(RequestSession(slot.session())),
             None => {
                 tracing::error!("RequestSession needs dbroute_actix::DbRouting around the route");
                 Err(actix_web::error::ErrorInternalServerError(

@@ -88,11 +88,10 @@ use sqlx::Executor;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use dbroute::web::SessionSlot;
 pub use session::RequestSession;
-use session::SessionSlot;
 
-/// The header a token travels in unless [`RoutingLayer::token_header`] says otherwise.
-pub const DEFAULT_TOKEN_HEADER: &str = "x-dbroute-token";
+pub use dbroute::web::DEFAULT_TOKEN_HEADER;
 
 type PrimaryRule = Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>;
 
@@ -287,7 +286,7 @@ where
 }
 
 /// Ends the request's session: commit unless the response is 4xx or 5xx (then roll back); a
-/// failed commit becomes a 500, its cause logged.
+/// failed commit becomes a 500.
 async fn finish<DB, B>(session: &dbroute::Session<DB>, response: &mut Response<B>)
 where
     DB: Backend,
@@ -295,48 +294,26 @@ where
     B: Default,
 {
     let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
-        if let Err(error) = session.rollback().await {
-            tracing::warn!(%error, "dbroute-axum: rolling back the request's session failed");
-        }
-        return;
-    }
-    if let Err(error) = session.commit().await {
-        tracing::error!(%error, "dbroute-axum: the request's session did not commit: answering 500");
+    let failed = status.is_client_error() || status.is_server_error();
+    if !dbroute::web::end_session::<DB>(session, failed).await {
         *response = Response::new(B::default());
         *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     }
 }
 
-/// The request's token: from the header, else the cookie. A token that is malformed (or, on
-/// import, of another cluster) is ignored (a stale cookie must not break a page), with a debug
-/// event.
+/// The request's token: from the header, else the cookie ([`dbroute::web::incoming_token`]).
 fn incoming_token<B>(settings: &Settings, request: &Request<B>) -> Option<ConsistencyToken> {
-    let from_header = settings
+    let headers = request.headers();
+    let header = settings
         .header
         .as_ref()
-        .and_then(|name| request.headers().get(name))
+        .and_then(|name| headers.get(name))
         .and_then(|value| value.to_str().ok());
-    let from_cookie = || {
-        let name = settings.cookie.as_deref()?;
-        request
-            .headers()
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|cookies| cookies.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-    };
-    let text = from_header.or_else(from_cookie)?;
-    match text.parse::<ConsistencyToken>() {
-        Ok(token) => Some(token),
-        Err(error) => {
-            tracing::debug!(%error, "dbroute-axum: ignored a malformed consistency token");
-            None
-        }
-    }
+    let cookies = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    dbroute::web::incoming_token(header, settings.cookie.as_deref(), cookies)
 }
 
 /// Puts `token` on the response: the header and/or the cookie.
@@ -349,11 +326,10 @@ fn attach_token<B>(settings: &Settings, response: &mut Response<B>, token: Consi
     if let Some(name) = &settings.header {
         response.headers_mut().insert(name.clone(), value);
     }
-    if let Some(cookie) = &settings.cookie {
-        let line = format!("{cookie}={text}; Path=/; HttpOnly; SameSite=Lax");
-        if let Ok(value) = HeaderValue::try_from(line) {
-            response.headers_mut().append(SET_COOKIE, value);
-        }
+    if let Some(cookie) = &settings.cookie
+        && let Ok(value) = HeaderValue::try_from(dbroute::web::token_cookie(cookie, token))
+    {
+        response.headers_mut().append(SET_COOKIE, value);
     }
 }
 

@@ -3,11 +3,11 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use dbroute::{Backend, Router, Session};
+use dbroute::web::SessionSlot;
+use dbroute::{Backend, Session};
 use http::StatusCode;
 use http::request::Parts;
 
@@ -55,44 +55,12 @@ impl<DB: Backend> fmt::Debug for RequestSession<DB> {
     }
 }
 
-/// Where the layer keeps the request's session (in the request's extensions), made on first
-/// extraction.
-pub(crate) struct SessionSlot<DB: Backend> {
-    router: Router<DB>,
-    session: Arc<OnceLock<Session<DB>>>,
-}
-
-impl<DB: Backend> Clone for SessionSlot<DB> {
-    fn clone(&self) -> Self {
-        SessionSlot {
-            router: self.router.clone(),
-            session: Arc::clone(&self.session),
-        }
-    }
-}
-
-impl<DB: Backend> SessionSlot<DB> {
-    pub(crate) fn new(router: Router<DB>) -> Self {
-        SessionSlot {
-            router,
-            session: Arc::default(),
-        }
-    }
-
-    /// The session, if the handler extracted one.
-    pub(crate) fn taken(&self) -> Option<&Session<DB>> {
-        self.session.get()
-    }
-}
-
 impl<DB: Backend, S: Sync> FromRequestParts<S> for RequestSession<DB> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
         match parts.extensions.get::<SessionSlot<DB>>() {
-            Some(slot) => Ok(RequestSession(
-                slot.session.get_or_init(|| slot.router.session()).clone(),
-            )),
+            Some(slot) => Ok(RequestSession(slot.session())),
             None => {
                 tracing::error!("RequestSession needs dbroute_axum::RoutingLayer around the route");
                 Err((

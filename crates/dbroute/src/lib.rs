@@ -43,6 +43,7 @@
 //! | the precedence table (a pure function) | `policy.rs`, re-exported: [`RouteReason`] |
 //! | sessions, transactions, savepoints, stickiness | [`session`] |
 //! | read-your-writes: modes, positions, tokens | [`consistency`] |
+//! | what web framework integrations share | [`web`] |
 //! | scoped overrides and the entered session | [`scope`] |
 //! | errors | [`Error`], [`ConfigError`] |
 //!
@@ -68,6 +69,7 @@ pub mod router;
 pub mod scope;
 pub mod select;
 pub mod session;
+pub mod web;
 
 pub use acquire::PrimaryConnection;
 pub use backend::Backend;
