@@ -48,8 +48,8 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::Method;
 use actix_web::http::header::{COOKIE, HeaderName, HeaderValue, SET_COOKIE};
+use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use dbroute::{Backend, ConsistencyToken, Router, RoutingContext};
@@ -62,6 +62,7 @@ pub use session::RequestSession;
 pub use dbroute::web::DEFAULT_TOKEN_HEADER;
 
 type PrimaryRule = Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>;
+type CommitRule = Arc<dyn Fn(StatusCode) -> bool + Send + Sync>;
 
 /// Middleware: a fresh routing context for each request, seeded from it, with the request's
 /// read-your-writes token on the response. See the [crate docs](crate).
@@ -75,6 +76,7 @@ struct Settings {
     header: Option<HeaderName>,
     cookie: Option<String>,
     primary: Option<PrimaryRule>,
+    commit: Option<CommitRule>,
 }
 
 impl<DB: Backend> Clone for DbRouting<DB> {
@@ -96,6 +98,7 @@ impl<DB: Backend> DbRouting<DB> {
                 header: Some(HeaderName::from_static(DEFAULT_TOKEN_HEADER)),
                 cookie: None,
                 primary: None,
+                commit: None,
             }),
         }
     }
@@ -140,6 +143,22 @@ impl<DB: Backend> DbRouting<DB> {
         let rule: PrimaryRule = Arc::new(rule);
         self.with(|s| s.primary = Some(rule))
     }
+
+    /// Which responses commit the request's [`RequestSession`]: those whose status
+    /// `rule(status)` accepts; the others roll it back. The default commits every status but
+    /// 4xx and 5xx.
+    ///
+    /// ```no_run
+    /// # fn demo(db: dbroute::PgRouter) {
+    /// // Only a 2xx commits: a redirect after a half-done form rolls back too.
+    /// let routing = dbroute_actix::DbRouting::new(db).commit_when(|status| status.is_success());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn commit_when(self, rule: impl Fn(StatusCode) -> bool + Send + Sync + 'static) -> Self {
+        let rule: CommitRule = Arc::new(rule);
+        self.with(|s| s.commit = Some(rule))
+    }
 }
 
 impl<DB: Backend> fmt::Debug for DbRouting<DB> {
@@ -148,6 +167,7 @@ impl<DB: Backend> fmt::Debug for DbRouting<DB> {
             .field("token_header", &self.settings.header)
             .field("token_cookie", &self.settings.cookie)
             .field("primary_when", &self.settings.primary.is_some())
+            .field("commit_when", &self.settings.commit.is_some())
             .finish()
     }
 }
@@ -229,7 +249,7 @@ where
             };
             let mut response = outcome?.map_into_boxed_body();
             if let Some(session) = slot.taken() {
-                response = finish::<DB>(session, response).await;
+                response = finish::<DB>(&settings, session, response).await;
             }
             let after = router.token().await.ok();
             if let Some(token) = after.filter(|t| Some(*t) != before) {
@@ -240,9 +260,10 @@ where
     }
 }
 
-/// Ends the request's session: commit unless the response is 4xx or 5xx (then roll back); a
-/// failed commit becomes a 500.
+/// Ends the request's session: commit when the settings' rule (by default: not 4xx or 5xx)
+/// accepts the response's status, else roll back; a failed commit becomes a 500.
 async fn finish<DB>(
+    settings: &Settings,
     session: &dbroute::Session<DB>,
     response: ServiceResponse<BoxBody>,
 ) -> ServiceResponse<BoxBody>
@@ -251,8 +272,11 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     let status = response.status();
-    let failed = status.is_client_error() || status.is_server_error();
-    if dbroute::web::end_session::<DB>(session, failed).await {
+    let commit = match &settings.commit {
+        Some(rule) => rule(status),
+        None => dbroute::web::commits_by_default(status.as_u16()),
+    };
+    if dbroute::web::end_session::<DB>(session, commit).await {
         return response;
     }
     let request = response.request().clone();

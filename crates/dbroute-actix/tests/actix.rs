@@ -114,6 +114,7 @@ async fn unit_of_work(
     }
     match outcome.as_str() {
         "fail" => HttpResponse::Conflict().body(seen.to_string()),
+        "redirect" => HttpResponse::SeeOther().body(seen.to_string()),
         _ => HttpResponse::Ok().body(seen.to_string()),
     }
 }
@@ -285,6 +286,19 @@ async fn the_same_scenarios_as_axum() {
         let refused = request(app, "POST", &format!("/work/{}/deferred", id + 20), &[]).await;
         assert!(refused.status.contains("500"), "{refused:?}");
         assert_eq!(rows(id + 20).await, 0);
+    }
+    // `commit_when` replaces the default rule: with "2xx or 409 commits", a 409 keeps its rows
+    // and a 303 (which the default would commit) rolls back.
+    let strict = serve(
+        db.clone(),
+        DbRouting::new(db.clone()).commit_when(|status| {
+            status.is_success() || status == actix_web::http::StatusCode::CONFLICT
+        }),
+    );
+    for (id, outcome, status, kept) in [(4100, "fail", "409", 2), (4101, "redirect", "303", 0)] {
+        let reply = request(strict, "POST", &format!("/work/{id}/{outcome}"), &[]).await;
+        assert!(reply.status.contains(status), "{reply:?}");
+        assert_eq!(rows(id).await, kept, "{outcome}");
     }
     // With replay paused: the token (header or cookie) reads the primary; no token, no wait
     // (nothing leaks from other requests).

@@ -82,7 +82,7 @@ use std::task::{Context, Poll};
 use dbroute::{Backend, ConsistencyToken, Router, RoutingContext};
 use futures_util::future::BoxFuture;
 use http::header::{COOKIE, HeaderName, HeaderValue, SET_COOKIE};
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use sqlx::Executor;
 use tower_layer::Layer;
@@ -94,6 +94,7 @@ pub use session::RequestSession;
 pub use dbroute::web::DEFAULT_TOKEN_HEADER;
 
 type PrimaryRule = Arc<dyn Fn(&Method, &str) -> bool + Send + Sync>;
+type CommitRule = Arc<dyn Fn(StatusCode) -> bool + Send + Sync>;
 
 /// A `tower` layer: a fresh routing context for each request, seeded from it, with the
 /// request's read-your-writes token on the response. See the [crate docs](crate).
@@ -106,6 +107,7 @@ struct Settings {
     header: Option<HeaderName>,
     cookie: Option<String>,
     primary: Option<PrimaryRule>,
+    commit: Option<CommitRule>,
 }
 
 impl<DB: Backend> Clone for RoutingLayer<DB> {
@@ -127,6 +129,7 @@ impl<DB: Backend> RoutingLayer<DB> {
                 header: Some(HeaderName::from_static(DEFAULT_TOKEN_HEADER)),
                 cookie: None,
                 primary: None,
+                commit: None,
             }),
         }
     }
@@ -136,6 +139,7 @@ impl<DB: Backend> RoutingLayer<DB> {
             header: self.settings.header.clone(),
             cookie: self.settings.cookie.clone(),
             primary: self.settings.primary.clone(),
+            commit: self.settings.commit.clone(),
         };
         change(&mut settings);
         self.settings = Arc::new(settings);
@@ -183,6 +187,22 @@ impl<DB: Backend> RoutingLayer<DB> {
         let rule: PrimaryRule = Arc::new(rule);
         self.settings(|s| s.primary = Some(rule))
     }
+
+    /// Which responses commit the request's [`RequestSession`]: those whose status
+    /// `rule(status)` accepts; the others roll it back. The default commits every status but
+    /// 4xx and 5xx, as `axum-sqlx-tx` does.
+    ///
+    /// ```no_run
+    /// # fn demo(db: dbroute::PgRouter) {
+    /// // Only a 2xx commits: a redirect after a half-done form rolls back too.
+    /// let layer = dbroute_axum::RoutingLayer::new(db).commit_when(|status| status.is_success());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn commit_when(self, rule: impl Fn(StatusCode) -> bool + Send + Sync + 'static) -> Self {
+        let rule: CommitRule = Arc::new(rule);
+        self.settings(|s| s.commit = Some(rule))
+    }
 }
 
 impl<DB: Backend> fmt::Debug for RoutingLayer<DB> {
@@ -191,6 +211,7 @@ impl<DB: Backend> fmt::Debug for RoutingLayer<DB> {
             .field("token_header", &self.settings.header)
             .field("token_cookie", &self.settings.cookie)
             .field("primary_when", &self.settings.primary.is_some())
+            .field("commit_when", &self.settings.commit.is_some())
             .finish()
     }
 }
@@ -274,7 +295,7 @@ where
             };
             let mut response = outcome?;
             if let Some(session) = slot.taken() {
-                finish::<DB, ResBody>(session, &mut response).await;
+                finish::<DB, ResBody>(&settings, session, &mut response).await;
             }
             let after = router.token().await.ok();
             if let Some(token) = after.filter(|t| Some(*t) != before) {
@@ -285,19 +306,25 @@ where
     }
 }
 
-/// Ends the request's session: commit unless the response is 4xx or 5xx (then roll back); a
-/// failed commit becomes a 500.
-async fn finish<DB, B>(session: &dbroute::Session<DB>, response: &mut Response<B>)
-where
+/// Ends the request's session: commit when the settings' rule (by default: not 4xx or 5xx)
+/// accepts the response's status, else roll back; a failed commit becomes a 500.
+async fn finish<DB, B>(
+    settings: &Settings,
+    session: &dbroute::Session<DB>,
+    response: &mut Response<B>,
+) where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     B: Default,
 {
     let status = response.status();
-    let failed = status.is_client_error() || status.is_server_error();
-    if !dbroute::web::end_session::<DB>(session, failed).await {
+    let commit = match &settings.commit {
+        Some(rule) => rule(status),
+        None => dbroute::web::commits_by_default(status.as_u16()),
+    };
+    if !dbroute::web::end_session::<DB>(session, commit).await {
         *response = Response::new(B::default());
-        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     }
 }
 

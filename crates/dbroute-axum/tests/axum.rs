@@ -321,6 +321,7 @@ async fn unit_of_work(
     }
     match outcome.as_str() {
         "fail" => (http::StatusCode::CONFLICT, seen.to_string()),
+        "redirect" => (http::StatusCode::SEE_OTHER, seen.to_string()),
         _ => (http::StatusCode::OK, seen.to_string()),
     }
 }
@@ -393,6 +394,37 @@ async fn the_request_session_commits_or_rolls_back_with_the_response() {
         let refused = status_of(address, "POST", &format!("/work/{}/deferred", id + 20)).await;
         assert!(refused.0.starts_with("HTTP/1.1 500"), "{refused:?}");
         assert_eq!(rows(id + 20).await, 0, "the refused commit left nothing");
+    }
+}
+
+/// `commit_when` replaces the default rule: with "2xx or 409 commits", a 409 keeps its rows
+/// and a 303 (which the default would commit) rolls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_rule_chooses_which_statuses_commit() {
+    let _serial = serial().await;
+    let db = router().await;
+    let layer = RoutingLayer::new(db.clone())
+        .commit_when(|status| status.is_success() || status == http::StatusCode::CONFLICT);
+    let app = axum::Router::new()
+        .route("/work/{id}/{outcome}", post(unit_of_work))
+        .layer(layer)
+        .with_state(db.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let primary = sqlx::PgPool::connect(&cluster().primary().url())
+        .await
+        .unwrap();
+    for (id, outcome, status, kept) in [(4100, "fail", "409", 2), (4101, "redirect", "303", 0)] {
+        let (line, _) = status_of(address, "POST", &format!("/work/{id}/{outcome}")).await;
+        assert!(line.starts_with(&format!("HTTP/1.1 {status}")), "{line}");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notes WHERE id IN ($1, $2)")
+            .bind(id)
+            .bind(id + 100_000)
+            .fetch_one(&primary)
+            .await
+            .unwrap();
+        assert_eq!(rows, kept, "{outcome}");
     }
 }
 

@@ -97,14 +97,27 @@ impl<DB: Backend> fmt::Debug for SessionSlot<DB> {
     }
 }
 
-/// Ends the request's session with its response: rolled back when the response is an error
-/// (`failed`: 4xx or 5xx), committed otherwise. Returns `false` when the commit failed (the
-/// cause is logged): the integration then answers 500.
-pub async fn end_session<DB: Backend>(session: &Session<DB>, failed: bool) -> bool
+/// Whether a response with HTTP status `status` commits the request's session by default:
+/// every status but 4xx and 5xx, as `axum-sqlx-tx` does.
+///
+/// ```
+/// assert!(dbroute::web::commits_by_default(204));
+/// assert!(dbroute::web::commits_by_default(303));
+/// assert!(!dbroute::web::commits_by_default(409));
+/// assert!(!dbroute::web::commits_by_default(500));
+/// ```
+pub fn commits_by_default(status: u16) -> bool {
+    !(400..600).contains(&status)
+}
+
+/// Ends the request's session with its response: committed when `commit` (the integration's
+/// commit rule accepted the response's status), rolled back otherwise. Returns `false` when
+/// the commit failed (the cause is logged): the integration then answers 500.
+pub async fn end_session<DB: Backend>(session: &Session<DB>, commit: bool) -> bool
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    if failed {
+    if !commit {
         if let Err(error) = session.rollback().await {
             tracing::warn!(%error, "rolling back the request's session failed");
         }
