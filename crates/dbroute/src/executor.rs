@@ -125,6 +125,9 @@ pub(crate) struct On<'c, DB: Backend> {
     engine: &'c Engine<DB>,
     group: GroupId,
     decision: Decision,
+    /// Why it runs on `engine`: the decision's reason, unless a read that had to see earlier
+    /// writes fell back to the primary.
+    reason: RouteReason,
     unit: Option<Arc<Unit<DB>>>,
 }
 
@@ -186,6 +189,7 @@ where
                     router,
                     engine,
                     group,
+                    reason: decision.reason,
                     decision,
                     unit,
                 }))
@@ -237,6 +241,7 @@ where
                 log_unit(&unit, &decision);
                 let statement = locked.count_statement(decision.classification);
                 let result = locked.connection()?.fetch_optional(routed).await;
+                unit.served(decision.reason, &result);
                 locked.record(statement, &result);
                 result
             }
@@ -290,6 +295,7 @@ where
                         }
                     }
                 }
+                unit.served(decision.reason, &outcome);
                 locked.record(statement, &outcome);
                 outcome
             }),
@@ -373,6 +379,7 @@ where
             let _in_flight = on.engine.health.in_flight();
             match connection {
                 Ok(mut connection) => {
+                    on.engine.stats.served(on.reason);
                     let row = connection.fetch_optional(routed).await;
                     if let Some(pending) = pending.take() {
                         settle_write::<DB>(router, &mut connection, pending, row.as_ref().err())
@@ -393,7 +400,7 @@ where
             Ok(row) => break Ok(row),
             Err(error) => error,
         };
-        router.engine_failed(on.engine, &error);
+        on.failed(&error);
         tried += 1;
         match next_attempt(router, on.engine, on.group, &error, spare, tried) {
             Some((next, again)) => (on.engine, routed) = (next, again),
@@ -428,6 +435,7 @@ where
                 let (mut yielded, mut failure) = (false, None);
                 match connection {
                     Ok(mut connection) => {
+                        on.engine.stats.served(on.reason);
                         {
                             let mut steps = connection.fetch_many(routed);
                             while let Some(step) = steps.next().await {
@@ -460,7 +468,7 @@ where
             let Some(error) = failure else {
                 break Ok(());
             };
-            router.engine_failed(on.engine, &error);
+            on.failed(&error);
             tried += 1;
             let spare = spare.filter(|_| !yielded);
             match next_attempt(router, on.engine, on.group, &error, spare, tried) {
@@ -499,8 +507,17 @@ where
                     .connection_at(self.engine, self.group, need, unit),
             )
             .await;
+        if engine.primary && !self.engine.primary {
+            self.reason = RouteReason::ReplicaNotCaughtUp;
+        }
         self.engine = engine;
         connection
+    }
+
+    /// The attempt failed on its engine: counted, and reported (see [`Router::engine_failed`]).
+    fn failed(&self, error: &Error) {
+        self.engine.stats.failed();
+        self.router.engine_failed(self.engine, error);
     }
 }
 

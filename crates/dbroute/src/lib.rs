@@ -69,6 +69,7 @@ pub mod router;
 pub mod scope;
 pub mod select;
 pub mod session;
+pub mod stats;
 pub mod web;
 
 pub use acquire::PrimaryConnection;
@@ -92,6 +93,7 @@ pub use scope::{
 };
 pub use select::RoutingStrategy;
 pub use session::{Session, Transaction, TransactionConnection};
+pub use stats::{EngineStats, ReasonCount, RouterStats};
 
 /// A router for PostgreSQL.
 #[cfg(feature = "postgres")]

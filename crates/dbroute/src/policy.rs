@@ -52,6 +52,48 @@ pub enum RouteReason {
 }
 
 impl RouteReason {
+    /// How many reasons there are: the router's own, then the classifier's.
+    pub(crate) const COUNT: usize = 7 + Reason::ALL.len();
+
+    /// Every reason, in the order of [`RouteReason::index`].
+    pub(crate) const ALL: [RouteReason; Self::COUNT] = {
+        let mut all = [RouteReason::RoutingDisabled; Self::COUNT];
+        let own = [
+            RouteReason::RoutingDisabled,
+            RouteReason::ExplicitGroup,
+            RouteReason::ScopedGroup,
+            RouteReason::StickyAfterWrite,
+            RouteReason::Transaction,
+            RouteReason::StrongConsistency,
+            RouteReason::ReplicaNotCaughtUp,
+        ];
+        let mut i = 0;
+        while i < own.len() {
+            all[i] = own[i];
+            i += 1;
+        }
+        let mut j = 0;
+        while j < Reason::ALL.len() {
+            all[i + j] = RouteReason::Statement(Reason::ALL[j]);
+            j += 1;
+        }
+        all
+    };
+
+    /// A dense index, for per-reason counters (`ALL[r.index()] == r`).
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            RouteReason::RoutingDisabled => 0,
+            RouteReason::ExplicitGroup => 1,
+            RouteReason::ScopedGroup => 2,
+            RouteReason::StickyAfterWrite => 3,
+            RouteReason::Transaction => 4,
+            RouteReason::StrongConsistency => 5,
+            RouteReason::ReplicaNotCaughtUp => 6,
+            RouteReason::Statement(reason) => 7 + reason.index(),
+        }
+    }
+
     /// A stable snake_case name, for logs and metrics (`statement` reasons give the
     /// classifier's: `write`, `read`, ...).
     pub const fn as_str(self) -> &'static str {
@@ -65,6 +107,12 @@ impl RouteReason {
             RouteReason::ReplicaNotCaughtUp => "replica_not_caught_up",
             RouteReason::Statement(reason) => reason.as_str(),
         }
+    }
+}
+
+impl serde::Serialize for RouteReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -142,6 +142,44 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (`ALL[r.index()] == r`).
+    pub(crate) const ALL: [Reason; 14] = [
+        Reason::Read,
+        Reason::Write,
+        Reason::Ddl,
+        Reason::LockingRead,
+        Reason::DataModifyingCte,
+        Reason::SelectInto,
+        Reason::WriteFunction,
+        Reason::SessionCommand,
+        Reason::Transaction,
+        Reason::MultiStatement,
+        Reason::Unparseable,
+        Reason::Empty,
+        Reason::Unrecognized,
+        Reason::Hint,
+    ];
+
+    /// Its position in [`Reason::ALL`] (an exhaustive match: a new reason cannot be forgotten).
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Reason::Read => 0,
+            Reason::Write => 1,
+            Reason::Ddl => 2,
+            Reason::LockingRead => 3,
+            Reason::DataModifyingCte => 4,
+            Reason::SelectInto => 5,
+            Reason::WriteFunction => 6,
+            Reason::SessionCommand => 7,
+            Reason::Transaction => 8,
+            Reason::MultiStatement => 9,
+            Reason::Unparseable => 10,
+            Reason::Empty => 11,
+            Reason::Unrecognized => 12,
+            Reason::Hint => 13,
+        }
+    }
+
     /// A stable snake_case name, for logs and metrics.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -64,21 +64,13 @@ impl<DB: Backend> Router<DB> {
     /// ```
     pub fn health(&self) -> HealthReport {
         let engines = self
-            .inner
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(|(index, group)| group.engines.iter().map(move |e| (index, group, e)))
+            .every_engine()
             .map(|(index, group, engine)| {
                 let snapshot = engine.health.snapshot();
                 EngineReport {
                     group: group.name.clone(),
                     engine: engine.name.clone(),
-                    role: match (engine.primary, self.inner.writable[index]) {
-                        (true, _) => "primary",
-                        (false, true) => "writer",
-                        (false, false) => "replica",
-                    },
+                    role: self.role(index, engine),
                     state: snapshot.state,
                     for_time: snapshot.for_time,
                     lag_bytes: snapshot.lag_bytes,

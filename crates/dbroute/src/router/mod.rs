@@ -32,6 +32,7 @@ mod consistency;
 mod explain;
 mod handles;
 mod health;
+mod stats;
 
 use std::fmt;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ use crate::health::{EngineHealth, GroupHealth};
 use crate::policy::{self, Decision, Facts, GroupId, Layout, SessionState};
 use crate::scope::{ScopeTarget, SessionLink, with_context};
 use crate::select::Picker;
+use crate::stats::Counters;
 use catalog::Catalog;
 use consistency::ConsistencyState;
 
@@ -153,6 +155,8 @@ pub(crate) struct Engine<DB: Backend> {
     pub(crate) primary: bool,
     /// What the router knows of its health.
     pub(crate) health: Arc<EngineHealth>,
+    /// What it served, and why.
+    pub(crate) stats: Arc<Counters>,
 }
 
 impl<DB: Backend> Router<DB> {
@@ -218,6 +222,7 @@ impl<DB: Backend> Router<DB> {
                         pool: lazy_pool::<DB>(e, role)?,
                         primary: index == plan.default_group,
                         health: Arc::new(EngineHealth::new(Arc::clone(&health))),
+                        stats: Arc::default(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -301,6 +306,7 @@ impl<DB: Backend> Router<DB> {
                 true => &primary_health,
                 false => &replica_health,
             }))),
+            stats: Arc::default(),
         };
         let replicas: Vec<Engine<DB>> = replicas
             .into_iter()
@@ -554,6 +560,22 @@ impl<DB: Backend> Router<DB> {
     }
 
     /// The `dbroute::decision` event of a statement sent to an engine.
+    /// Every engine with its group (and the group's index), groups in order.
+    fn every_engine(&self) -> impl Iterator<Item = (GroupId, &Group<DB>, &Engine<DB>)> {
+        let groups = self.inner.groups.iter().enumerate();
+        groups.flat_map(|(index, group)| group.engines.iter().map(move |e| (index, group, e)))
+    }
+
+    /// An engine's role, for reports: `"primary"`, `"writer"` (a writable group's) or
+    /// `"replica"`.
+    fn role(&self, group: GroupId, engine: &Engine<DB>) -> &'static str {
+        match (engine.primary, self.inner.writable[group]) {
+            (true, _) => "primary",
+            (false, true) => "writer",
+            (false, false) => "replica",
+        }
+    }
+
     pub(crate) fn log_route(&self, engine: &Engine<DB>, group: GroupId, decision: &Decision) {
         tracing::debug!(
             target: "dbroute::decision",

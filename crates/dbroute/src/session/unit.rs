@@ -29,7 +29,9 @@ use crate::classify::Classification;
 use crate::consistency::Record;
 use crate::error::Error;
 use crate::guard::owner_key;
+use crate::policy::RouteReason;
 use crate::router::{Engine, PendingWrite, Router};
+use crate::stats::Counters;
 
 /// What a unit is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub(crate) struct Unit<DB: Backend> {
     pub(crate) kind: Kind,
     pool: Pool<DB>,
     engine: String,
+    /// Its engine's counters.
+    stats: Arc<Counters>,
     /// Whether the connection comes from the primary (then the self-deadlock guard knows it).
     on_primary: bool,
     /// Open levels (0: no transaction), readable without the lock.
@@ -113,6 +117,7 @@ impl<DB: Backend> Unit<DB> {
             kind,
             pool: engine.pool.clone(),
             engine: engine.name.clone(),
+            stats: Arc::clone(&engine.stats),
             on_primary: engine.primary,
             depth: AtomicUsize::new(0),
             owner: Arc::new(AtomicU64::new(owner_key())),
@@ -132,6 +137,14 @@ impl<DB: Backend> Unit<DB> {
     /// The engine its transaction runs on.
     pub(crate) fn engine_name(&self) -> &str {
         &self.engine
+    }
+
+    /// One of its statements ran on its engine for `reason`, with `outcome`: counted.
+    pub(crate) fn served<T>(&self, reason: RouteReason, outcome: &Result<T, sqlx::Error>) {
+        self.stats.served(reason);
+        if outcome.is_err() {
+            self.stats.failed();
+        }
     }
 
     /// Open levels: 0 when no transaction is open.

@@ -189,6 +189,7 @@ async fn with_replay_paused_reads_go_to_the_primary_after_max_wait() {
     let paused = Paused::all().await;
     let token = reset_routing_context(commit_row(&router, "paused", 1)).await;
     let before = router.consistency_stats();
+    let served_before = router.stats();
     let read = reset_routing_context(async {
         router
             .with_token(&token, async { find(&router, "paused", 1).await })
@@ -197,9 +198,20 @@ async fn with_replay_paused_reads_go_to_the_primary_after_max_wait() {
     })
     .await;
     let after = router.consistency_stats();
+    let served_after = router.stats();
     drop(paused);
     assert_eq!(read, (true, primary_port()), "found, on the primary");
     assert_eq!(after.primary_fallbacks, before.primary_fallbacks + 1);
+    // Counted on the primary, for the reason it went there.
+    let not_caught_up = |stats: &dbroute::RouterStats| {
+        stats.engines[0].for_reason(dbroute::RouteReason::ReplicaNotCaughtUp)
+    };
+    assert_eq!(served_after.engines[0].role, "primary");
+    assert_eq!(
+        not_caught_up(&served_after),
+        not_caught_up(&served_before) + 1
+    );
+    assert_eq!(served_after.statements(), served_before.statements() + 1);
     assert!(after.waited - before.waited >= MAX_WAIT, "{after:?}");
     assert!(
         after.position_queries > before.position_queries,

@@ -8,6 +8,7 @@ mod reference_examples;
 mod rules;
 mod scopes;
 mod sessions;
+mod stats;
 mod strategy;
 
 use dbroute::{PgRouter, ReplicaConfig, RoutingConfig};
