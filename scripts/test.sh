@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs the PostgreSQL server binaries if they are
-# missing, then runs every test of the workspace. The PostgreSQL tests start their own primary
-# and two streaming hot standbys on free loopback ports (crates/dbroute-test-cluster) and stop
-# them when they finish; nothing else needs to be running.
+# The whole test suite, on a fresh machine: installs what the tests run against when it is
+# missing (the PostgreSQL server binaries, Debian's chromium for the demo's browser test), then
+# runs every test of the workspace. The PostgreSQL tests start their own primary and two
+# streaming hot standbys on free loopback ports (crates/dbroute-test-cluster) and stop them when
+# they finish; nothing else needs to be running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,13 +12,22 @@ have_server() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
 
-if ! have_server; then
-  echo "==> PostgreSQL server binaries not found: installing the Debian package 'postgresql'"
+have_browser() {
+  [ -n "${DBROUTE_CHROMIUM:-}" ] && [ -x "${DBROUTE_CHROMIUM}" ] && return 0
+  [ -x /usr/bin/chromium ]
+}
+
+missing=()
+have_server || missing+=(postgresql)
+have_browser || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing the Debian packages the tests need: ${missing[*]}"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   have_server || { echo "PostgreSQL server binaries still missing after install" >&2; exit 1; }
+  have_browser || { echo "chromium still missing after install" >&2; exit 1; }
 fi
 
 echo "==> cargo test --workspace"

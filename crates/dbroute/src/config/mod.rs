@@ -51,6 +51,7 @@ pub use secret::ConnectionString;
 #[cfg(feature = "toml")]
 pub(crate) use secret::scrub_all;
 
+use crate::classify::Dialect;
 use crate::error::Result;
 pub use crate::error::{ConfigError, TomlError};
 use crate::select::RoutingStrategy;
@@ -340,6 +341,22 @@ impl RoutingConfig {
     /// Checks the config; the error names the problem and how to fix it.
     pub fn validate(&self) -> Result<()> {
         self.plan().map(drop)
+    }
+
+    /// The SQL dialect of the config's engines (checked as [`validate`](Self::validate)
+    /// does): for an application that reads its config at run time and must pick the router
+    /// type (`PgRouter`, `SqliteRouter`) to build.
+    ///
+    /// ```
+    /// use dbroute::{Dialect, RoutingConfig};
+    ///
+    /// assert_eq!(RoutingConfig::sqlite("app.db").dialect()?, Dialect::Sqlite);
+    /// let pg = RoutingConfig::builder().primary("postgres://app@db/shop").build()?;
+    /// assert_eq!(pg.dialect()?, Dialect::Postgres);
+    /// # Ok::<(), dbroute::Error>(())
+    /// ```
+    pub fn dialect(&self) -> Result<Dialect> {
+        self.plan().map(|plan| plan.backend.dialect())
     }
 }
 
