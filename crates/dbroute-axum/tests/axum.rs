@@ -37,10 +37,15 @@ async fn router() -> PgRouter {
         .build()
         .unwrap();
     let router = PgRouter::connect(&config).await.unwrap();
-    sqlx::query("CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY)")
-        .execute(&router)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY); \
+         CREATE TABLE IF NOT EXISTS parents (id int PRIMARY KEY); \
+         CREATE TABLE IF NOT EXISTS orphans (parent int REFERENCES parents (id) \
+           DEFERRABLE INITIALLY DEFERRED)",
+    )
+    .execute(&router)
+    .await
+    .unwrap();
     tokio::task::spawn_blocking(|| cluster.wait_for_replay().unwrap())
         .await
         .unwrap();
@@ -109,6 +114,7 @@ async fn serve(db: PgRouter, layer: RoutingLayer<sqlx::Postgres>) -> SocketAddr 
         .route("/streamed/{id}", get(streamed))
         .route("/primary/streamed/{id}", get(streamed))
         .route("/primary/spawned/{carry}", get(spawned))
+        .route("/work/{id}/{outcome}", post(unit_of_work))
         .layer(layer)
         .with_state(db);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -351,21 +357,7 @@ async fn status_of(address: SocketAddr, method: &str, path: &str) -> (String, St
 async fn the_request_session_commits_or_rolls_back_with_the_response() {
     let _serial = serial().await;
     let db = router().await;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS parents (id int PRIMARY KEY); \
-         CREATE TABLE IF NOT EXISTS orphans (parent int REFERENCES parents (id) \
-           DEFERRABLE INITIALLY DEFERRED)",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
-    let app = axum::Router::new()
-        .route("/work/{id}/{outcome}", post(unit_of_work))
-        .layer(RoutingLayer::new(db.clone()))
-        .with_state(db.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = serve(db.clone(), RoutingLayer::new(db.clone())).await;
     let primary = sqlx::PgPool::connect(&cluster().primary().url())
         .await
         .unwrap();
@@ -405,13 +397,7 @@ async fn a_commit_rule_chooses_which_statuses_commit() {
     let db = router().await;
     let layer = RoutingLayer::new(db.clone())
         .commit_when(|status| status.is_success() || status == http::StatusCode::CONFLICT);
-    let app = axum::Router::new()
-        .route("/work/{id}/{outcome}", post(unit_of_work))
-        .layer(layer)
-        .with_state(db.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = serve(db.clone(), layer).await;
     let primary = sqlx::PgPool::connect(&cluster().primary().url())
         .await
         .unwrap();
@@ -436,24 +422,8 @@ async fn a_commit_rule_chooses_which_statuses_commit() {
 async fn two_hundred_concurrent_requests_keep_their_own_scopes() {
     let _serial = serial().await;
     let db = router().await;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS parents (id int PRIMARY KEY); \
-         CREATE TABLE IF NOT EXISTS orphans (parent int REFERENCES parents (id) \
-           DEFERRABLE INITIALLY DEFERRED)",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
     let layer = RoutingLayer::new(db.clone()).primary_when(|_, path| path.starts_with("/primary/"));
-    let app = axum::Router::new()
-        .route("/notes/{id}", get(read))
-        .route("/primary/notes/{id}", get(read))
-        .route("/work/{id}/{outcome}", post(unit_of_work))
-        .layer(layer)
-        .with_state(db.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = serve(db.clone(), layer).await;
     let primary = primary_port().to_string();
     let requests = (0..200).map(|n| {
         let primary = primary.clone();

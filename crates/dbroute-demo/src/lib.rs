@@ -20,8 +20,9 @@ pub mod routing;
 pub mod store;
 
 use axum::routing::get;
-use dbroute::Router;
+use dbroute::{ReplicaConfig, Router, RoutingConfig};
 use dbroute_axum::RoutingLayer;
+use dbroute_test_cluster::Cluster;
 
 pub use api::ApiError;
 pub use store::{NewOrder, NewUser, Order, OrderChange, Store, User, UserChange};
@@ -73,4 +74,17 @@ where
         .route("/routing.json", get(routing::figures::<DB>))
         .layer(RoutingLayer::new(db.clone()).token_cookie(TOKEN_COOKIE))
         .with_state(db)
+}
+
+/// The engines of a local PostgreSQL cluster (`--local-cluster`): its primary, and its
+/// replicas as the read group, named as the cluster names them.
+pub fn cluster_config(cluster: &Cluster) -> dbroute::Result<RoutingConfig> {
+    let builder = RoutingConfig::builder().primary(cluster.primary().url());
+    cluster
+        .replicas()
+        .iter()
+        .fold(builder, |b, r| {
+            b.replica(ReplicaConfig::new(r.url()).name(r.name()))
+        })
+        .build()
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dbroute::{Dialect, ReplicaConfig, Router, RoutingConfig};
+use dbroute::{Dialect, Router, RoutingConfig};
 use dbroute_demo::Store;
 use dbroute_test_cluster::Cluster;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -126,7 +126,7 @@ async fn run(options: Options) -> Result<(), Problem> {
         Source::LocalCluster => {
             println!("starting a PostgreSQL primary and two streaming replicas on loopback...");
             let started = tokio::task::spawn_blocking(|| Cluster::start(2)).await??;
-            let config = local_cluster_config(&started)?;
+            let config = dbroute_demo::cluster_config(&started)?;
             cluster = Some(started);
             config
         }
@@ -142,17 +142,6 @@ async fn run(options: Options) -> Result<(), Problem> {
     }
     drop(cluster);
     Ok(())
-}
-
-fn local_cluster_config(cluster: &Cluster) -> Result<RoutingConfig, dbroute::Error> {
-    let builder = RoutingConfig::builder().primary(cluster.primary().url());
-    cluster
-        .replicas()
-        .iter()
-        .fold(builder, |b, r| {
-            b.replica(ReplicaConfig::new(r.url()).name(r.name()))
-        })
-        .build()
 }
 
 async fn serve<DB: Store>(config: &RoutingConfig, listen: SocketAddr) -> Result<(), Problem>

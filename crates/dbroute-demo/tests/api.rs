@@ -5,22 +5,13 @@
 
 use std::net::SocketAddr;
 
-use dbroute::{ReplicaConfig, Router, RoutingConfig};
-use dbroute_demo::{Order, Store, User};
+mod common;
+
+use common::serve;
+use dbroute::RoutingConfig;
+use dbroute_demo::{Order, User};
 use dbroute_test_cluster::shared;
 use serde_json::Value;
-
-async fn serve<DB: Store>(db: Router<DB>) -> SocketAddr
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-{
-    DB::prepare(&db).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = dbroute_demo::app::<DB>(db);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    address
-}
 
 /// A response: status code, head, body.
 #[derive(Debug)]
@@ -61,6 +52,24 @@ async fn call(address: SocketAddr, method: &str, path: &str, body: &str, extra: 
         head: head.to_owned(),
         body: body.to_owned(),
     }
+}
+
+/// `rows(table)`: the rows of `table`, counted on `pool` (the primary itself, not the demo).
+/// A macro: the pools are of different databases.
+macro_rules! rows_on {
+    ($pool:expr) => {
+        |table: &'static str| {
+            let pool = $pool.clone();
+            async move {
+                let sql = format!("SELECT count(*) FROM {table}");
+                let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                count
+            }
+        }
+    };
 }
 
 /// A client that, like a browser with the demo's cookie, sends back the last token it got:
@@ -189,52 +198,21 @@ async fn every_route_on_the_sqlite_default() {
     let primary = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
         .await
         .unwrap();
-    let rows = |table: &'static str| {
-        let primary = primary.clone();
-        async move {
-            let sql = format!("SELECT count(*) FROM {table}");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&primary)
-                .await
-                .unwrap()
-        }
-    };
-    every_route(address, rows).await;
-}
-
-fn cluster_config() -> RoutingConfig {
-    let cluster = shared();
-    let builder = RoutingConfig::builder().primary(cluster.primary().url());
-    cluster
-        .replicas()
-        .iter()
-        .fold(builder, |b, r| {
-            b.replica(ReplicaConfig::new(r.url()).name(r.name()))
-        })
-        .build()
-        .unwrap()
+    every_route(address, rows_on!(primary)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_on_postgres_replicas_and_reads_of_ones_own_writes() {
-    let db = dbroute::PgRouter::connect(&cluster_config()).await.unwrap();
+    let db = dbroute::PgRouter::connect(&dbroute_demo::cluster_config(shared()).unwrap())
+        .await
+        .unwrap();
     let address = serve::<sqlx::Postgres>(db).await;
     // The seed was written outside any request: no client holds its token.
     shared().wait_for_replay().unwrap();
     let primary = sqlx::PgPool::connect(&shared().primary().url())
         .await
         .unwrap();
-    let rows = |table: &'static str| {
-        let primary = primary.clone();
-        async move {
-            let sql = format!("SELECT count(*) FROM {table}");
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&primary)
-                .await
-                .unwrap()
-        }
-    };
-    every_route(address, rows).await;
+    every_route(address, rows_on!(primary)).await;
 
     // Replay paused: a replica cannot have the new user. The client that carries its token
     // (header or cookie) reads it anyway; one without it gets a 404 from a stale replica.

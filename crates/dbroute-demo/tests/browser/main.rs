@@ -4,17 +4,20 @@
 //! on real PostgreSQL streaming replication.
 
 mod cdp;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use dbroute::{ReplicaConfig, Router, RoutingConfig};
+use dbroute::{Router, RoutingConfig};
 use dbroute_demo::Store;
 use dbroute_test_cluster::shared;
 use serde_json::Value;
 
 use cdp::{Browser, Page};
+use common::serve;
 
 /// What the page shows of each engine: its row's cells, read from the DOM (nothing while
 /// the page is still loading).
@@ -73,18 +76,6 @@ async fn refreshes(page: &mut Page) -> u64 {
     let text = page.eval(READ_PAGE).await;
     let view: Value = serde_json::from_str(text.as_str().unwrap()).unwrap();
     view["refreshes"].as_u64().unwrap()
-}
-
-async fn serve<DB: Store>(db: Router<DB>) -> SocketAddr
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-{
-    DB::prepare(&db).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = dbroute_demo::app::<DB>(db);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    address
 }
 
 /// One HTTP/1.1 request with a JSON body; the status line.
@@ -207,16 +198,7 @@ async fn the_routing_page_renders_every_engine_and_its_counters_move() {
     let sqlite = dbroute::SqliteRouter::connect(&config).await.unwrap();
     the_page_follows_the_router::<sqlx::Sqlite>(sqlite, &browser).await;
 
-    let cluster = shared();
-    let config = cluster
-        .replicas()
-        .iter()
-        .fold(
-            RoutingConfig::builder().primary(cluster.primary().url()),
-            |b, r| b.replica(ReplicaConfig::new(r.url()).name(r.name())),
-        )
-        .build()
-        .unwrap();
+    let config = dbroute_demo::cluster_config(shared()).unwrap();
     let postgres = dbroute::PgRouter::connect(&config).await.unwrap();
     the_page_follows_the_router::<sqlx::Postgres>(postgres, &browser).await;
 }
