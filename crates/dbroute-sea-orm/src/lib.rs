@@ -35,7 +35,10 @@
 //! shares the router's pools, scopes and health: build one from the router, clone it freely.
 
 mod connection;
+mod repository;
 mod transaction;
+
+pub use repository::{Connection, Filter, Repository, RepositoryError};
 
 use std::fmt;
 
@@ -100,6 +103,22 @@ impl<DB: Backend> SeaSession<DB> {
     /// The session, for sqlx statements and its own API.
     pub fn session(&self) -> &Session<DB> {
         &self.session
+    }
+}
+
+impl<DB: Backend> SeaSession<DB>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    /// Commits the session's transaction, if its first write began one (its reads go back
+    /// to replicas); see [`Session::commit`].
+    pub async fn commit(&self) -> Result<(), sea_orm::DbErr> {
+        self.session.commit().await.map_err(connection::query_err)
+    }
+
+    /// Rolls the session's transaction back, if there is one; see [`Session::rollback`].
+    pub async fn rollback(&self) -> Result<(), sea_orm::DbErr> {
+        self.session.rollback().await.map_err(connection::query_err)
     }
 }
 
