@@ -7,7 +7,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 
 use dbroute::Backend;
-use sea_orm::sea_query::{IntoCondition, OnConflict};
+use sea_orm::sea_query::{Expr, IntoCondition, OnConflict};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, Condition, ConnectionTrait, DbErr, EntityTrait,
     IdenStatic, IntoActiveModel, Iterable, Order, PaginatorTrait, PrimaryKeyToColumn,
@@ -364,7 +364,12 @@ where
 
     /// Whether any row matches `filter`.
     pub async fn exists(&self, filter: Filter<E>) -> Result<bool> {
-        let first = filter.matching().select_only().limit(1);
+        // `SELECT 1`: an empty select list is PostgreSQL's alone.
+        let first = filter
+            .matching()
+            .select_only()
+            .column_as(Expr::val(1), "one")
+            .limit(1);
         let found = self.read(first.into_model::<Probe>().one(&self.db)).await?;
         Ok(found.is_some())
     }

@@ -5,10 +5,12 @@
 //! the server that inserted the row.
 
 use dbroute::{
-    PgRouter, ReplicaConfig, RoutingConfig, RoutingConfigBuilder, primary_context, replica_context,
-    use_bind_group,
+    PgRouter, ReplicaConfig, RoutingConfig, RoutingConfigBuilder, SqliteRouter, primary_context,
+    replica_context, use_bind_group,
 };
-use dbroute_sea_orm::{Filter, PgSeaRouter, Repository, RepositoryError, SeaRouter};
+use dbroute_sea_orm::{
+    Filter, PgSeaRouter, Repository, RepositoryError, SeaRouter, SqliteSeaRouter,
+};
 use dbroute_test_cluster::{Cluster, shared};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
@@ -310,14 +312,12 @@ async fn routing_disabled_sends_everything_to_the_primary() {
     );
 }
 
-/// Every method of the repository, with its results and errors.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_method() {
-    let _serial = serial().await;
-    let db = connect(|b| b).await;
-    // One unit of work, so every read sees the writes before it (sticky).
-    let session = db.session();
-    let users = Repository::<user::Entity, _>::new(session.clone());
+/// Every method of the repository, with its results and errors, in one unit of work (so every
+/// read sees the writes before it); what is left after it commits.
+async fn every_method<C>(users: Repository<user::Entity, C>, commit: impl AsyncFnOnce())
+where
+    C: dbroute_sea_orm::Connection,
+{
     let added = users
         .add_many([named("Cy"), named("Ada"), named("Bo")])
         .await
@@ -402,7 +402,6 @@ async fn every_method() {
         })
         .await
         .unwrap();
-    assert_eq!(inserted.written_by, primary_port());
     assert_eq!(users.count(Filter::all()).await.unwrap(), 4);
     assert_eq!(users.delete(inserted.id).await.unwrap(), inserted);
     assert!(matches!(
@@ -411,11 +410,41 @@ async fn every_method() {
     ));
     let bs = Filter::all().filter(user::Column::Name.eq("B"));
     assert_eq!(users.delete_many(bs).await.unwrap(), 2);
-    session.commit().await.unwrap();
+    commit().await;
+    let left = users.list(Filter::all()).await.unwrap();
+    assert_eq!(names(left), ["Ada Lovelace"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_on_postgres() {
+    let _serial = serial().await;
+    let db = connect(|b| b).await;
+    let session = db.session();
+    let users = Repository::<user::Entity, _>::new(session.clone());
+    every_method(users, async || session.commit().await.unwrap()).await;
     let primary = db.router().primary();
     let left: Vec<String> = sqlx::query_scalar("SELECT name FROM repo_users")
         .fetch_all(primary)
         .await
         .unwrap();
-    assert_eq!(left, ["Ada Lovelace"]);
+    assert_eq!(left, ["Ada Lovelace"], "committed on the primary");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_on_the_sqlite_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RoutingConfig::sqlite(dir.path().join("repo.db"));
+    let db: SqliteSeaRouter = SqliteRouter::connect(&config).await.unwrap().into();
+    db.execute_unprepared(
+        "CREATE TABLE repo_users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, \
+         written_by INTEGER NOT NULL DEFAULT 0)",
+    )
+    .await
+    .unwrap();
+    let session = db.session();
+    let users = Repository::<user::Entity, _>::new(session.clone());
+    every_method(users, async || session.commit().await.unwrap()).await;
+    // Outside the session, the reader sees the committed rows.
+    let on_reader = Repository::<user::Entity, _>::new(db.clone());
+    assert_eq!(on_reader.count(Filter::all()).await.unwrap(), 1);
 }
