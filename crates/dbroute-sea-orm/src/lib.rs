@@ -75,6 +75,38 @@ impl<DB: Backend> SeaRouter<DB> {
     }
 }
 
+/// `SeaRouter::primary_connection` for `$db`, from SeaORM's connector `$connect`.
+macro_rules! primary_connection {
+    ($db:ty, $connect:path) => {
+        impl SeaRouter<$db> {
+            /// A SeaORM `DatabaseConnection` on the primary's pool (shared, not a second pool),
+            /// for the APIs that take that concrete type: above all `sea-orm-migration`, whose
+            /// migrations must run on the primary:
+            ///
+            /// ```ignore
+            /// Migrator::up(&db.primary_connection(), None).await?;
+            /// ```
+            ///
+            /// Statements on it bypass the router: use it for schema work.
+            pub fn primary_connection(&self) -> sea_orm::DatabaseConnection {
+                $connect(self.router.primary_pool().clone())
+            }
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+primary_connection!(
+    sqlx::Postgres,
+    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool
+);
+
+#[cfg(feature = "sqlite")]
+primary_connection!(
+    sqlx::Sqlite,
+    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool
+);
+
 impl<DB: Backend> From<Router<DB>> for SeaRouter<DB> {
     fn from(router: Router<DB>) -> Self {
         SeaRouter::new(router)

@@ -34,6 +34,99 @@ mod note {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Posts and their comments: `find_with_related` joins them.
+#[allow(unreachable_pub)]
+mod post {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sea_posts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub title: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::comment::Entity")]
+        Comment,
+    }
+
+    impl Related<super::comment::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Comment.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+#[allow(unreachable_pub)]
+mod comment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sea_comments")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub post_id: i32,
+        pub body: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::post::Entity",
+            from = "Column::PostId",
+            to = "super::post::Column::Id"
+        )]
+        Post,
+    }
+
+    impl Related<super::post::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Post.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `find_with_related` and pagination through `db` (tables made by `ddl`).
+async fn related_and_pages<C: ConnectionTrait + TransactionTrait>(db: &C, ddl: &str) {
+    db.execute_unprepared(ddl).await.unwrap();
+    let post = post::ActiveModel {
+        id: Set(1),
+        title: Set("first".into()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let comments = (1..=5).map(|i| comment::ActiveModel {
+        id: Set(i),
+        post_id: Set(post.id),
+        body: Set(format!("comment {i}")),
+    });
+    comment::Entity::insert_many(comments)
+        .exec(db)
+        .await
+        .unwrap();
+    let joined = post::Entity::find()
+        .find_with_related(comment::Entity)
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].1.len(), 5);
+    let pages = comment::Entity::find().paginate(db, 2);
+    assert_eq!(pages.num_items().await.unwrap(), 5);
+    assert_eq!(pages.num_pages().await.unwrap(), 3);
+    let last = pages.fetch_page(2).await.unwrap();
+    assert_eq!(last.len(), 1);
+}
+
 fn cluster() -> &'static Cluster {
     shared()
 }
@@ -265,6 +358,30 @@ async fn transactions_are_dbroute_transactions() {
     serializable.rollback().await.unwrap();
 }
 
+/// Migrations take a concrete `DatabaseConnection`: `primary_connection()` is one, on the
+/// primary's pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_connection_for_migrations() {
+    let _serial = serial().await;
+    let db = postgres().await;
+    let conn: sea_orm::DatabaseConnection = db.primary_connection();
+    let backend = conn.get_database_backend();
+    conn.execute_unprepared("CREATE TABLE IF NOT EXISTS sea_migrated (id int)")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT inet_server_port() AS port",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i32>("", "port").unwrap(), primary_port());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_reads_its_own_writes() {
     let _serial = serial().await;
@@ -362,4 +479,29 @@ async fn the_same_code_on_the_sqlite_default() {
         .await
         .unwrap();
     assert_eq!(updated.rows_affected, 2);
+    related_and_pages(
+        &db,
+        "CREATE TABLE sea_posts (id INTEGER PRIMARY KEY, title TEXT NOT NULL); \
+         CREATE TABLE sea_comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL, \
+           body TEXT NOT NULL)",
+    )
+    .await;
+}
+
+/// `find_with_related` and pagination on the cluster, in a session (so the reads after the
+/// writes see them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn related_entities_and_pages_on_postgres() {
+    let _serial = serial().await;
+    let db = postgres().await;
+    let session = db.session();
+    related_and_pages(
+        &session,
+        "DROP TABLE IF EXISTS sea_comments, sea_posts; \
+         CREATE TABLE sea_posts (id int PRIMARY KEY, title text NOT NULL); \
+         CREATE TABLE sea_comments (id int PRIMARY KEY, post_id int NOT NULL REFERENCES sea_posts, \
+           body text NOT NULL)",
+    )
+    .await;
+    session.commit().await.unwrap();
 }

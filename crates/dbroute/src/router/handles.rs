@@ -60,6 +60,22 @@ impl<DB: Backend> Router<DB> {
         })
     }
 
+    /// The primary's own pool, for an API that needs a concrete sqlx pool rather than an
+    /// executor: migrations (`sqlx::migrate!().run(router.primary_pool())`), or a SeaORM
+    /// `DatabaseConnection` for `sea-orm-migration`. Statements on it bypass the router (no
+    /// routing, no read-your-writes capture): use it for schema work, not for the application's
+    /// queries.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+    /// let pool: &sqlx::PgPool = router.primary_pool();
+    /// sqlx::query("CREATE TABLE IF NOT EXISTS t (id int)").execute(pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn primary_pool(&self) -> &sqlx::Pool<DB> {
+        &self.primary_engine().pool
+    }
+
     /// An executor bound to the primary, for reads that must be fresh.
     ///
     /// ```no_run
