@@ -1,6 +1,6 @@
 //! The client's own work per SeaORM statement, on a `DatabaseConnection` to the replica vs
 //! through a `SeaRouter`, counted in instructions (callgrind): repeatable where loopback
-//! timings drift. `scripts/statement-cost.sh` runs it and prints the figures.
+//! timings drift. `scripts/statement-cost.sh sea-orm` runs it and prints the figures.
 //!
 //! It starts its own PostgreSQL primary and replica, then runs
 //! `Entity::find_by_id(..).one(&db)` `N` times on a `DatabaseConnection` to the replica

@@ -11,7 +11,9 @@ use dbroute::{
 use dbroute_sea_orm::{
     Filter, PgSeaRouter, Repository, RepositoryError, SeaRouter, SqliteSeaRouter,
 };
-use dbroute_test_cluster::{Cluster, shared};
+mod common;
+
+use common::{cluster, is_replica, primary_port, replay, replica_port, serial};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::NotSet, ConnectionTrait, Order, QuerySelect, Set};
@@ -54,36 +56,6 @@ mod seen {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
-}
-
-fn cluster() -> &'static Cluster {
-    shared()
-}
-
-fn primary_port() -> i32 {
-    i32::from(cluster().primary().port())
-}
-
-fn replica_port(index: usize) -> i32 {
-    i32::from(cluster().replicas()[index].port())
-}
-
-fn is_replica(port: i32) -> bool {
-    cluster()
-        .replicas()
-        .iter()
-        .any(|r| i32::from(r.port()) == port)
-}
-
-async fn replay() {
-    tokio::task::spawn_blocking(|| cluster().wait_for_replay().unwrap())
-        .await
-        .unwrap();
-}
-
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    SERIAL.lock().await
 }
 
 /// The primary and both replicas as the read group, plus `analytics` (replica 2 alone) and

@@ -4,7 +4,9 @@
 
 use dbroute::{PgRouter, ReplicaConfig, RoutingConfig, SqliteRouter};
 use dbroute_sea_orm::{PgSeaRouter, SeaRouter, SqliteSeaRouter};
-use dbroute_test_cluster::{Cluster, shared};
+mod common;
+
+use common::{cluster, is_replica, primary_port, replay, serial};
 use futures_util::TryStreamExt;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
@@ -127,34 +129,6 @@ async fn related_and_pages<C: ConnectionTrait + TransactionTrait>(db: &C, ddl: &
     assert_eq!(last.len(), 1);
 }
 
-fn cluster() -> &'static Cluster {
-    shared()
-}
-
-fn primary_port() -> i32 {
-    i32::from(cluster().primary().port())
-}
-
-fn replica_ports() -> Vec<i32> {
-    cluster()
-        .replicas()
-        .iter()
-        .map(|r| i32::from(r.port()))
-        .collect()
-}
-
-async fn replay() {
-    tokio::task::spawn_blocking(|| cluster().wait_for_replay().unwrap())
-        .await
-        .unwrap();
-}
-
-/// One test at a time: they share the table.
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    SERIAL.lock().await
-}
-
 async fn postgres() -> PgSeaRouter {
     let cluster = cluster();
     let config = cluster
@@ -206,10 +180,7 @@ async fn entity_reads_on_replicas_and_writes_with_returning_on_the_primary() {
     replay().await;
 
     let read_on = port_of(&db, written.id).await.unwrap();
-    assert!(
-        replica_ports().contains(&read_on),
-        "a plain find: {read_on}"
-    );
+    assert!(is_replica(read_on), "a plain find: {read_on}");
     let all = note::Entity::find().all(&db).await.unwrap();
     assert!(all.contains(&written));
     let locked = note::Entity::find_by_id(written.id)
@@ -232,7 +203,7 @@ async fn entity_reads_on_replicas_and_writes_with_returning_on_the_primary() {
         .try_collect()
         .await
         .unwrap();
-    assert!(!ports.is_empty() && ports.iter().all(|p| replica_ports().contains(p)));
+    assert!(!ports.is_empty() && ports.iter().all(|p| is_replica(*p)));
 
     let updated = note::Entity::update_many()
         .col_expr(note::Column::Body, Expr::value("changed"))
@@ -329,7 +300,7 @@ async fn transactions_are_dbroute_transactions() {
         .await
         .unwrap();
     let on = port_of(&snapshot, kept.id).await.unwrap();
-    assert!(replica_ports().contains(&on), "{on}");
+    assert!(is_replica(on), "{on}");
     assert!(new_note("refused").insert(&snapshot).await.is_err());
     snapshot.rollback().await.unwrap();
 
@@ -395,10 +366,7 @@ async fn a_session_reads_its_own_writes() {
         .await
         .unwrap();
     if let Some(port) = before {
-        assert!(
-            replica_ports().contains(&port),
-            "before its first write: a replica"
-        );
+        assert!(is_replica(port), "before its first write: a replica");
     }
     let written = new_note("in a session").insert(&session).await.unwrap();
     assert_eq!(written.port, primary_port());
@@ -410,10 +378,7 @@ async fn a_session_reads_its_own_writes() {
     session.session().commit().await.unwrap();
     replay().await;
     let after = port_of(&session, written.id).await.unwrap();
-    assert!(
-        replica_ports().contains(&after),
-        "after commit: replicas again ({after})"
-    );
+    assert!(is_replica(after), "after commit: replicas again ({after})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
