@@ -329,6 +329,27 @@ async fn transactions_are_dbroute_transactions() {
     serializable.rollback().await.unwrap();
 }
 
+/// A SeaORM transaction is dbroute's: its commit is seen, so with replay paused (no replica
+/// can have the row) the read that follows finds it, on the primary, after `max_wait`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_transaction_is_read_back_with_replay_paused() {
+    let _serial = serial().await;
+    let db = postgres().await;
+    let paused = cluster().pause_all_replay().unwrap();
+    for round in 0..5 {
+        let txn = db.begin().await.unwrap();
+        let note = new_note(&format!("paused {round}"))
+            .insert(&txn)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        let found = note::Entity::find_by_id(note.id).one(&db).await.unwrap();
+        assert_eq!(found, Some(note.clone()), "read back after commit");
+        assert_eq!(port_of(&db, note.id).await, Some(primary_port()));
+    }
+    drop(paused);
+}
+
 /// Migrations take a concrete `DatabaseConnection`: `primary_connection()` is one, on the
 /// primary's pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
