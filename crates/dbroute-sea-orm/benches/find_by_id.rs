@@ -3,7 +3,8 @@
 //! rotation between a default SeaORM `DatabaseConnection` to the replica (sqlx pings each
 //! connection before use), a second identical one (the noise floor), one whose pool does not
 //! ping (as the router's replica pools), and a `SeaRouter` whose read group is that replica.
-//! Medians per path and their ratios are printed, then criterion's own figures.
+//! Medians per path and their ratios are printed (measured on a runtime worker, as a
+//! server's handlers run), then criterion's own figures.
 //!
 //! `cargo bench -p dbroute-sea-orm --bench find_by_id` (starts its own primary + replica).
 
@@ -90,62 +91,58 @@ async fn setup(cluster: &Cluster) -> Paths {
     }
 }
 
-fn paired(runtime: &tokio::runtime::Runtime, label: &str, paths: &Paths) {
-    runtime.block_on(async {
-        // Round 0 warms up connections and statement caches and is not shown.
-        for round in 0..=3 {
-            let mut times: [Vec<Duration>; 4] = Default::default();
-            for i in 0..PAIRED_STATEMENTS {
-                let path = (i + round) % 4;
-                let start = Instant::now();
-                match path {
-                    0 => find(&paths.direct, i).await,
-                    1 => find(&paths.twin, i).await,
-                    2 => find(&paths.unpinged, i).await,
-                    _ => find(&paths.router, i).await,
+/// The paired rounds, on a worker of `runtime` (where a server's handlers run: driving them
+/// from the thread that calls `block_on` adds a cross-thread hop to some paths more than
+/// others).
+fn paired(runtime: &tokio::runtime::Runtime, paths: &'static Paths) {
+    runtime
+        .block_on(runtime.spawn(async move {
+            // Round 0 warms up connections and statement caches and is not shown.
+            for round in 0..=3 {
+                let mut times: [Vec<Duration>; 4] = Default::default();
+                for i in 0..PAIRED_STATEMENTS {
+                    let path = (i + round) % 4;
+                    let start = Instant::now();
+                    match path {
+                        0 => find(&paths.direct, i).await,
+                        1 => find(&paths.twin, i).await,
+                        2 => find(&paths.unpinged, i).await,
+                        _ => find(&paths.router, i).await,
+                    }
+                    times[path].push(start.elapsed());
                 }
-                times[path].push(start.elapsed());
-            }
-            let [d, t, u, r] = times.map(|mut t| median(&mut t));
-            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-            if round > 0 {
-                println!(
-                    "find_by_id ({label}) round {round}: DatabaseConnection {d:.2?}, second one {t:.2?}, \
+                let [d, t, u, r] = times.map(|mut t| median(&mut t));
+                let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+                if round > 0 {
+                    println!(
+                        "find_by_id round {round}: DatabaseConnection {d:.2?}, second one {t:.2?}, \
                      one without ping {u:.2?}, SeaRouter {r:.2?}; SeaRouter / DatabaseConnection \
                      {:.4}, SeaRouter / without ping {:.4}, second / first {:.4} \
                      ({} statements each)",
-                    ratio(r, d),
-                    ratio(r, u),
-                    ratio(t, d),
-                    PAIRED_STATEMENTS / 4
-                );
+                        ratio(r, d),
+                        ratio(r, u),
+                        ratio(t, d),
+                        PAIRED_STATEMENTS / 4
+                    );
+                }
             }
-        }
-        println!(
-            "the router's read-your-writes work meanwhile: {:?}",
-            paths.router.router().consistency_stats()
-        );
-    });
+            println!(
+                "the router's read-your-writes work meanwhile: {:?}",
+                paths.router.router().consistency_stats()
+            );
+        }))
+        .unwrap();
 }
 
 fn benches(c: &mut Criterion) {
     let cluster = Cluster::start(1).unwrap();
-    // Paired on a current-thread runtime too: on the 2-worker one, the router's path pays a
-    // scheduling cost that the client's instruction counts do not show (BENCHMARKS.md).
-    let current = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let on_current = current.block_on(setup(&cluster));
-    paired(&current, "current-thread", &on_current);
-    drop(on_current);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let paths = runtime.block_on(setup(&cluster));
-    paired(&runtime, "2 workers", &paths);
+    let paths: &'static Paths = Box::leak(Box::new(runtime.block_on(setup(&cluster))));
+    paired(&runtime, paths);
     let mut group = c.benchmark_group("find_by_id");
     let mut i = 0;
     group.bench_function("database_connection", |b| {
