@@ -175,6 +175,10 @@ where
     fn route(self, sql: &str) -> Result<Route<'c, DB>, Box<crate::Error>> {
         let router = self.router();
         let (decision, unit) = self.decide(sql)?;
+        if decision.classification.uses_copy_protocol() {
+            // The driver would fail mid-protocol and the engine be blamed (and ejected) for it.
+            return Err(Box::new(crate::Error::CopyProtocol));
+        }
         match decision.target {
             Target::Group(group) => {
                 let engine = router.usable_engine(group, &decision)?;

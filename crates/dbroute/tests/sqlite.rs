@@ -49,6 +49,30 @@ async fn the_reader_is_really_read_only() {
     assert!(error.to_string().contains("readonly"), "{error}");
 }
 
+/// `EXPLAIN` of a write without running it goes to the reader, which answers it (SQLite lists
+/// the program without running it) and stays read-only; the table is unchanged.
+#[tokio::test]
+async fn plans_of_writes_are_answered_by_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = router(&dir).await;
+    for text in [
+        "EXPLAIN INSERT INTO items (name) VALUES ('x')",
+        "EXPLAIN QUERY PLAN DELETE FROM items WHERE id = 1",
+        "EXPLAIN UPDATE items SET name = 'y'",
+    ] {
+        assert_eq!(router.explain(text).unwrap().group, "read", "{text}");
+        let rows = sqlx::query(text).fetch_all(&router).await.unwrap();
+        assert!(!rows.is_empty(), "{text}: a plan");
+    }
+    assert_eq!(count(&router).await, 0);
+    // On the reader itself, too: a read-only transaction answers the plan.
+    let read = router.begin_read_only().await.unwrap();
+    sqlx::query("EXPLAIN INSERT INTO items (name) VALUES ('x')")
+        .fetch_all(&read)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn concurrent_writers_queue_on_the_single_writer() {
     let dir = tempfile::tempdir().unwrap();

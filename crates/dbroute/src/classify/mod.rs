@@ -27,7 +27,7 @@
 //! | leading `/* dbroute:primary */` hint | primary | [`Reason::Hint`] |
 //! | unterminated quote or comment | primary | [`Reason::Unparseable`] |
 //! | empty (only comments / whitespace) | primary | [`Reason::Empty`] |
-//! | `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `REPLACE`, `TRUNCATE`, `COPY` ... | primary | [`Reason::Write`] |
+//! | `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `REPLACE`, `TRUNCATE`, `EXPLAIN ANALYZE` of these, `COPY ... FROM`, `COPY ... TO` a server file or program ... | primary | [`Reason::Write`] |
 //! | `CREATE`, `ALTER`, `DROP`, `GRANT`, `VACUUM` ... | primary | [`Reason::Ddl`] |
 //! | `BEGIN`, `COMMIT`, `SAVEPOINT` ... | primary | [`Reason::Transaction`] |
 //! | `SET`, `LISTEN`, `PREPARE`, cursors, `LOCK`, `CALL`, `DO`, `PRAGMA` ... | primary | [`Reason::SessionCommand`] |
@@ -35,7 +35,7 @@
 //! | a read with `INSERT`/`UPDATE`/`DELETE`/`MERGE` inside (data-modifying CTE) | primary | [`Reason::DataModifyingCte`] |
 //! | `SELECT ... INTO` (table creation, `OUTFILE`, `@var`) | primary | [`Reason::SelectInto`] |
 //! | a read calling `nextval`, `pg_advisory_lock`, `GET_LOCK`, ... | primary | [`Reason::WriteFunction`] |
-//! | `SELECT`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN` (without `ANALYZE` of a write) | replica | [`Reason::Read`] |
+//! | `SELECT`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN` of a read, `EXPLAIN` of a write without `ANALYZE` (planned, not run), `COPY ... TO STDOUT` of a table or a read | replica | [`Reason::Read`] |
 //! | anything else | primary | [`Reason::Unrecognized`] |
 //!
 //! Text with several statements goes to a replica only when every statement is a read;
@@ -212,6 +212,7 @@ impl fmt::Display for Reason {
 pub struct Classification {
     reason: Reason,
     changes_schema: bool,
+    copy_protocol: bool,
 }
 
 impl Classification {
@@ -219,7 +220,28 @@ impl Classification {
         Classification {
             reason,
             changes_schema: false,
+            copy_protocol: false,
         }
+    }
+
+    pub(crate) const fn with_copy_protocol(mut self, copy_protocol: bool) -> Self {
+        self.copy_protocol = copy_protocol;
+        self
+    }
+
+    /// Whether the text holds a `COPY ... FROM STDIN` or `COPY ... TO STDOUT`, whose data
+    /// flows in COPY's own sub-protocol: the router refuses to run it as a statement
+    /// ([`Error::CopyProtocol`](crate::Error::CopyProtocol)).
+    ///
+    /// ```
+    /// use dbroute::{classify, Dialect};
+    ///
+    /// let out = classify("COPY t TO STDOUT", Dialect::Postgres);
+    /// assert!(out.is_read() && out.uses_copy_protocol());
+    /// assert!(!classify("COPY t TO '/srv/t.csv'", Dialect::Postgres).uses_copy_protocol());
+    /// ```
+    pub const fn uses_copy_protocol(self) -> bool {
+        self.copy_protocol
     }
 
     pub(crate) const fn with_schema_change(mut self, changes_schema: bool) -> Self {

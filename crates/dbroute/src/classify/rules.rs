@@ -10,13 +10,17 @@ pub(crate) fn classify(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> C
     let classification = classify_unhinted(sql, dialect, extra);
     if has_primary_hint(sql) {
         return Classification::new(Reason::Hint)
-            .with_schema_change(classification.changes_schema());
+            .with_schema_change(classification.changes_schema())
+            .with_copy_protocol(classification.uses_copy_protocol());
     }
     classification
 }
 
 fn classify_unhinted(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Classification {
-    let rules = Rules { extra };
+    let rules = Rules {
+        extra,
+        copy_protocol: std::cell::Cell::new(false),
+    };
     let (first, ambiguous) = rules.classify_text(sql, dialect, default_backslash_escapes(dialect));
     if !ambiguous || !first.is_read() {
         return first;
@@ -29,6 +33,8 @@ fn classify_unhinted(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Cla
 
 struct Rules<'x> {
     extra: &'x [&'x FunctionSet],
+    /// Whether a statement read so far uses COPY's sub-protocol.
+    copy_protocol: std::cell::Cell<bool>,
 }
 
 impl Rules<'_> {
@@ -63,10 +69,10 @@ impl Rules<'_> {
                 }
             }
         }
-        (
-            Classification::new(verdict).with_schema_change(changes_schema),
-            lexer.saw_ambiguous_backslash,
-        )
+        let classification = Classification::new(verdict)
+            .with_schema_change(changes_schema)
+            .with_copy_protocol(self.copy_protocol.get());
+        (classification, lexer.saw_ambiguous_backslash)
     }
 
     /// Classifies one statement, up to its `;` or the end of the text. Returns its reason (`None`
@@ -78,13 +84,28 @@ impl Rules<'_> {
         let Some(lead) = leading_keyword(lexer)? else {
             return Ok((None, true));
         };
-        let lead = match lead {
-            Lead::Keyword(word) => word,
+        let (lead, PlanOnly(plan_only)) = match lead {
+            Lead::Keyword(word, plan_only) => (word, plan_only),
             Lead::EndOfStatement => return Ok((None, false)),
             Lead::Other => return skip_statement(lexer, Reason::Unrecognized),
         };
         match statement_kind(lead) {
             Some(Reason::Read) => self.scan_read(lexer),
+            // Only planned, never run: nothing in it executes (not even its functions).
+            Some(Reason::Write) if plan_only && is_plannable_write(lead) => {
+                skip_statement(lexer, Reason::Read)
+            }
+            Some(Reason::Write) if !plan_only && is(lead, "COPY") => {
+                let direction = copy_direction(lexer)?;
+                self.copy_protocol
+                    .set(self.copy_protocol.get() || direction != CopyDirection::Server);
+                match direction {
+                    // Copied out to the client: a read of a table or of a query, which must
+                    // itself be a read (`COPY (DELETE ... RETURNING *) TO STDOUT` is not).
+                    CopyDirection::ToClient => self.scan_read(lexer),
+                    _ => skip_statement(lexer, Reason::Write),
+                }
+            }
             Some(reason) => skip_statement(lexer, reason),
             None => skip_statement(lexer, Reason::Unrecognized),
         }
@@ -163,15 +184,23 @@ fn default_backslash_escapes(dialect: Dialect) -> bool {
 }
 
 enum Lead<'a> {
-    Keyword(&'a [u8]),
+    /// The statement's keyword, and whether an `EXPLAIN` without `ANALYZE` only plans it.
+    Keyword(&'a [u8], PlanOnly),
     EndOfStatement,
     Other,
 }
+
+/// Whether the statement is inside an `EXPLAIN` (or `DESCRIBE`) that only plans it: no
+/// `ANALYZE` among its options, however spelt (`ANALYZE`, `(ANALYZE)`, `(ANALYZE off)`: any
+/// mention counts as executing, the safe side).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PlanOnly(bool);
 
 /// The statement's leading keyword, past opening parentheses and `EXPLAIN` with its options.
 /// `Ok(None)` at the end of the text.
 fn leading_keyword<'a>(lexer: &mut Lexer<'a>) -> Result<Option<Lead<'a>>, Unterminated> {
     let mut explaining = false;
+    let mut analyze = false;
     loop {
         let Some(token) = lexer.next_token()? else {
             return Ok(None);
@@ -185,18 +214,20 @@ fn leading_keyword<'a>(lexer: &mut Lexer<'a>) -> Result<Option<Lead<'a>>, Unterm
         if is(word, "EXPLAIN") || (is(word, "DESCRIBE") || is(word, "DESC")) {
             explaining = true;
             if lexer.peek_token()? == Some(Token::Open) {
-                skip_parenthesized(lexer)?;
+                analyze |= skip_explain_options(lexer)?;
             }
             continue;
         }
         if explaining && is_explain_option(word) {
+            analyze |= is_analyze(word);
             continue;
         }
+        let plan_only = PlanOnly(explaining && !analyze);
         if explaining && !is_statement_keyword(word) {
             // `DESCRIBE table` / `EXPLAIN table` (MySQL): a read of the table's shape.
-            return Ok(Some(Lead::Keyword(b"SHOW")));
+            return Ok(Some(Lead::Keyword(b"SHOW", plan_only)));
         }
-        return Ok(Some(Lead::Keyword(word)));
+        return Ok(Some(Lead::Keyword(word, plan_only)));
     }
 }
 
@@ -216,26 +247,79 @@ fn is_explain_option(word: &[u8]) -> bool {
         || starts_with_ignore_case(word, b"FORMAT")
 }
 
-fn is_statement_keyword(word: &[u8]) -> bool {
-    statement_kind(word).is_some()
+fn is_analyze(word: &[u8]) -> bool {
+    is(word, "ANALYZE") || is(word, "ANALYSE")
 }
 
-fn skip_parenthesized(lexer: &mut Lexer<'_>) -> Result<(), Unterminated> {
+/// Skips `EXPLAIN`'s parenthesized options; whether they mention `ANALYZE`.
+fn skip_explain_options(lexer: &mut Lexer<'_>) -> Result<bool, Unterminated> {
     let mut depth = 0usize;
+    let mut analyze = false;
     while let Some(token) = lexer.next_token()? {
         match token {
             Token::Open => depth += 1,
             Token::Close => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
-                    return Ok(());
+                    break;
                 }
             }
-            Token::Semicolon => return Ok(()),
+            Token::Semicolon => break,
+            Token::Word(s, e) | Token::Quoted(s, e) => analyze |= is_analyze(lexer.slice(s, e)),
+            Token::Other => {}
+        }
+    }
+    Ok(analyze)
+}
+
+/// Where a `COPY` moves its data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CopyDirection {
+    /// `TO STDOUT`: out to the client, in COPY's sub-protocol (a read).
+    ToClient,
+    /// `FROM STDIN`: in from the client, in COPY's sub-protocol (a write).
+    FromClient,
+    /// A server file or program, either way (a write: it changes the server).
+    Server,
+}
+
+/// Where `COPY`, just read, moves its data: the first `TO` or `FROM` outside parentheses and
+/// the word after it decide, without consuming anything.
+fn copy_direction(lexer: &Lexer<'_>) -> Result<CopyDirection, Unterminated> {
+    let mut probe = *lexer;
+    let mut depth = 0usize;
+    while let Some(token) = probe.next_token()? {
+        match token {
+            Token::Open => depth += 1,
+            Token::Close => depth = depth.saturating_sub(1),
+            Token::Semicolon => break,
+            Token::Word(s, e) if depth == 0 => {
+                let word = probe.slice(s, e);
+                let (client, direction) = match () {
+                    _ if is(word, "TO") => ("STDOUT", CopyDirection::ToClient),
+                    _ if is(word, "FROM") => ("STDIN", CopyDirection::FromClient),
+                    _ => continue,
+                };
+                return Ok(match probe.next_token()? {
+                    Some(Token::Word(s, e)) if is(probe.slice(s, e), client) => direction,
+                    _ => CopyDirection::Server,
+                });
+            }
             _ => {}
         }
     }
-    Ok(())
+    Ok(CopyDirection::Server)
+}
+
+/// The data-modifying statements whose plan `EXPLAIN` shows without running them.
+fn is_plannable_write(word: &[u8]) -> bool {
+    ["INSERT", "UPDATE", "DELETE", "MERGE"]
+        .iter()
+        .any(|keyword| is(word, keyword))
+}
+
+fn is_statement_keyword(word: &[u8]) -> bool {
+    statement_kind(word).is_some()
 }
 
 /// What a statement's leading keyword makes it. `Some(Read)` means "a read, if nothing inside

@@ -28,6 +28,32 @@ fn plain_reads_go_to_replicas() {
         ("TABLE users", Reason::Read),
         ("SHOW search_path", Reason::Read),
         ("EXPLAIN SELECT * FROM t", Reason::Read),
+        // A plan without ANALYZE runs nothing: a standby answers it.
+        ("EXPLAIN DELETE FROM t WHERE id = 1", Reason::Read),
+        (
+            "EXPLAIN VERBOSE INSERT INTO t SELECT nextval('s')",
+            Reason::Read,
+        ),
+        (
+            "EXPLAIN (FORMAT JSON, COSTS off) UPDATE t SET a = 1",
+            Reason::Read,
+        ),
+        (
+            "explain merge into t using s on t.id = s.id when matched then delete",
+            Reason::Read,
+        ),
+        ("EXPLAIN DELETE FROM t; SELECT 1", Reason::Read),
+        // Copied out to the client: a read.
+        ("COPY t TO STDOUT", Reason::Read),
+        (
+            "copy t (a, b) to stdout with (format csv, header)",
+            Reason::Read,
+        ),
+        ("COPY (SELECT * FROM t WHERE a > 1) TO STDOUT", Reason::Read),
+        (
+            "COPY (SELECT a FROM t) TO STDOUT (FORMAT binary)",
+            Reason::Read,
+        ),
         (
             "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM t",
             Reason::Read,
@@ -91,6 +117,46 @@ fn writes_and_their_disguises_go_to_the_primary() {
         ("SELECT pg_advisory_xact_lock(1)", Reason::WriteFunction),
         ("SELECT lo_create(0)", Reason::WriteFunction),
         ("EXPLAIN ANALYZE DELETE FROM t", Reason::Write),
+        (
+            "EXPLAIN ANALYSE VERBOSE INSERT INTO t VALUES (1)",
+            Reason::Write,
+        ),
+        ("EXPLAIN (ANALYZE) UPDATE t SET a = 1", Reason::Write),
+        (
+            "EXPLAIN (FORMAT JSON, ANALYZE on) DELETE FROM t",
+            Reason::Write,
+        ),
+        // Any mention of ANALYZE counts as running the statement: the safe side.
+        ("EXPLAIN (ANALYZE false) DELETE FROM t", Reason::Write),
+        (
+            "EXPLAIN (COSTS off, ANALYZE) MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE",
+            Reason::Write,
+        ),
+        // Only the plan of these writes: but what they are not is planned.
+        ("EXPLAIN TRUNCATE t", Reason::Write),
+        ("EXPLAIN CREATE TABLE t AS SELECT 1", Reason::Ddl),
+        ("EXPLAIN EXECUTE prepared_insert(1)", Reason::SessionCommand),
+        (
+            "EXPLAIN DELETE FROM t; DELETE FROM t",
+            Reason::MultiStatement,
+        ),
+        ("COPY t TO '/tmp/t.csv'", Reason::Write),
+        ("COPY t TO PROGRAM 'gzip > /tmp/t.gz'", Reason::Write),
+        ("COPY t (a, b) FROM STDIN WITH (FORMAT csv)", Reason::Write),
+        ("COPY (SELECT * FROM t) TO '/tmp/t.csv'", Reason::Write),
+        (
+            "COPY (DELETE FROM t RETURNING *) TO STDOUT",
+            Reason::DataModifyingCte,
+        ),
+        (
+            "COPY (SELECT nextval('s')) TO STDOUT",
+            Reason::WriteFunction,
+        ),
+        (
+            "COPY (SELECT * FROM t FOR UPDATE) TO STDOUT",
+            Reason::LockingRead,
+        ),
+        ("COPY t TO STDOUT; DELETE FROM t", Reason::MultiStatement),
         ("SELECT 1; DELETE FROM t", Reason::MultiStatement),
         ("SELECT 'a\\'; DELETE FROM t; --'", Reason::MultiStatement),
         ("SELECT 'unterminated", Reason::Unparseable),
@@ -110,6 +176,9 @@ fn mysql_rules() {
         ("SELECT insert('abc', 1, 1, 'x')", Reason::Read),
         ("SELECT 1 # DELETE FROM t\n", Reason::Read),
         ("DESCRIBE users", Reason::Read),
+        ("EXPLAIN DELETE FROM t WHERE id = 1", Reason::Read),
+        ("EXPLAIN ANALYZE SELECT * FROM t", Reason::Read),
+        ("EXPLAIN ANALYZE UPDATE t SET a = 1", Reason::Write),
         ("SELECT * FROM t LOCK IN SHARE MODE", Reason::LockingRead),
         ("SELECT 1 /*!40001 FOR UPDATE */", Reason::LockingRead),
         ("SELECT a INTO @x FROM t", Reason::SelectInto),
@@ -130,6 +199,8 @@ fn sqlite_rules() {
     let cases = [
         ("SELECT [delete] FROM `t`", Reason::Read),
         ("EXPLAIN QUERY PLAN SELECT * FROM t", Reason::Read),
+        ("EXPLAIN QUERY PLAN DELETE FROM t", Reason::Read),
+        ("EXPLAIN INSERT INTO t VALUES (1)", Reason::Read),
         ("SELECT last_insert_rowid()", Reason::WriteFunction),
         ("PRAGMA journal_mode = WAL", Reason::SessionCommand),
         ("INSERT OR REPLACE INTO t VALUES (1)", Reason::Write),

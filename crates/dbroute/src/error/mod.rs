@@ -172,6 +172,16 @@ pub enum Error {
         group: String,
     },
 
+    /// A `COPY ... FROM STDIN` or `COPY ... TO STDOUT` sent as a statement: COPY's data flows
+    /// in a sub-protocol of its own, which sqlx's executors do not speak (the server would be
+    /// left mid-COPY). Refused before it reaches any engine, so no engine is blamed for it.
+    #[error(
+        "COPY ... FROM STDIN / TO STDOUT cannot run as a statement: use sqlx's COPY API \
+         (sqlx::postgres::PgPoolCopyExt) on the engine it belongs to, e.g. \
+         router.primary_pool().copy_in_raw(..) to load, or copy_out_raw(..) to read"
+    )]
+    CopyProtocol,
+
     /// An error from the database driver.
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),

@@ -417,3 +417,55 @@ async fn disabled_routing_keeps_transactions_on_the_first_default_engine() {
     let write = router.begin().await.unwrap();
     assert_eq!(where_runs(&write).await, Node::Primary);
 }
+
+/// `COPY ... TO STDOUT` / `FROM STDIN` through the executor: refused with a typed error before
+/// any engine, so no engine is ejected for the driver's inability to speak COPY's protocol;
+/// the same texts run on a standby (TO STDOUT) and the primary (FROM STDIN) through sqlx's
+/// COPY API, and plain statements keep running on every engine.
+#[tokio::test]
+async fn copy_statements_are_refused_without_blaming_an_engine() {
+    let router = router().await;
+    let table = table(&router, "copied").await;
+    let session = router.session();
+    for text in [
+        format!("COPY {table} TO STDOUT"),
+        format!("COPY (SELECT * FROM {table}) TO STDOUT"),
+        format!("COPY {table} (note) FROM STDIN"),
+        format!("SELECT 1; COPY {table} TO STDOUT"),
+    ] {
+        let through_router = sqlx::raw_sql(sql(text.clone())).execute(&router).await;
+        let through_session = sqlx::raw_sql(sql(text.clone())).execute(&session).await;
+        for outcome in [through_router, through_session] {
+            let error = outcome.expect_err(&text);
+            assert!(
+                matches!(
+                    dbroute::Error::from_sqlx(&error),
+                    Some(dbroute::Error::CopyProtocol)
+                ),
+                "{text}: {error}"
+            );
+            assert!(error.to_string().contains("copy_out_raw"), "{error}");
+        }
+    }
+    session.rollback().await.unwrap();
+    let health = router.health();
+    assert!(
+        health
+            .engines
+            .iter()
+            .all(|e| e.state == dbroute::EngineState::Up),
+        "{health:?}"
+    );
+    assert!(where_runs(&router).await.is_replica());
+    assert_eq!(where_runs(router.primary()).await, Node::Primary);
+    // What the refusal suggests works: a replica's own pool would serve the read; the
+    // primary's pool takes the load.
+    use sqlx::postgres::PgPoolCopyExt;
+    let mut load = router
+        .primary_pool()
+        .copy_in_raw(&format!("COPY {table} (note) FROM STDIN"))
+        .await
+        .unwrap();
+    load.send("copied\n".as_bytes()).await.unwrap();
+    assert_eq!(load.finish().await.unwrap(), 1);
+}
