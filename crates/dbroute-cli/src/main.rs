@@ -1,9 +1,13 @@
-//! `dbroute`: the command-line face of dbroute's classifier.
+//! `dbroute`: the command-line face of dbroute.
 //!
 //! ```text
 //! dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] SQL
 //! dbroute classify --jsonl [--summary] [--dialect ...] [--write-functions f,g] < queries.jsonl
+//! dbroute check [--config dbroute.toml | --env] [--wait SECONDS]
 //! ```
+//!
+//! `check` connects to every engine of a config and prints what each server says it is (see
+//! `check.rs`); it exits 1 when one is down or not what the config says.
 //!
 //! With a statement, it prints the route and the reason (`replica (read)`). With `--jsonl` it
 //! reads JSON Lines `{"sql": "..."}` from standard input and writes one line per input line,
@@ -12,8 +16,13 @@
 //! instead, the totals and the share of statements replicas would take: replay a query log to
 //! predict how much read traffic routing moves off the primary.
 
+mod check;
+
 use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use check::{CheckArgs, Source};
 
 use dbroute::{Classification, Classifier, Dialect, Reason};
 use serde::{Deserialize, Serialize};
@@ -21,12 +30,60 @@ use serde::{Deserialize, Serialize};
 const USAGE: &str = "\
 usage: dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] SQL
        dbroute classify --jsonl [--summary] [--dialect ...] [--write-functions f,g] < queries.jsonl
+       dbroute check [--config dbroute.toml | --env] [--wait SECONDS]
 
   SQL                 classify one statement; prints `<route> (<reason>)`
   --jsonl             read JSON Lines {\"sql\": \"...\"} from stdin, write one JSON result per line
   --summary           with --jsonl: print totals and the replica offload percentage instead
   --dialect D         postgres (default), mysql or sqlite
-  --write-functions   extra comma-separated functions that send a statement to the primary";
+  --write-functions   extra comma-separated functions that send a statement to the primary
+
+  check               connect to every engine; print each one's group, role, what the server
+                      says it is (primary or standby), state, lag, pool and redacted URL; exit 1
+                      when an engine is down, a replica accepts writes or a primary is in recovery
+  --config FILE       the engines of a dbroute TOML config (default: dbroute.toml)
+  --env               the engines of the DBROUTE_* environment variables
+  --wait SECONDS      how long to wait for every engine's first probe (default 5)";
+
+/// What the command line asks for.
+#[derive(Debug)]
+enum Command {
+    Classify(Args),
+    Check(CheckArgs),
+}
+
+fn parse_command(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut all = args.by_ref().peekable();
+    if all.peek().map(String::as_str) != Some("check") {
+        return parse_args(all).map(Command::Classify);
+    }
+    all.next();
+    let mut check = CheckArgs {
+        source: Source::File("dbroute.toml".into()),
+        wait: Duration::from_secs(5),
+    };
+    while let Some(arg) = all.next() {
+        match arg.as_str() {
+            "--config" => {
+                let file = all.next().ok_or("--config needs a file")?;
+                check.source = Source::File(file.into());
+            }
+            "--env" => check.source = Source::Env,
+            "--wait" => {
+                let text = all.next().ok_or("--wait needs a number of seconds")?;
+                let seconds: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && (0.0..=300.0).contains(s))
+                    .ok_or_else(|| format!("--wait {text:?}: give seconds, 0 to 300"))?;
+                check.wait = Duration::from_secs_f64(seconds);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other:?} for check")),
+        }
+    }
+    Ok(Command::Check(check))
+}
 
 /// What the command line asks for.
 #[derive(Debug, Default)]
@@ -79,8 +136,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
+    let args = match parse_command(std::env::args().skip(1)) {
+        Ok(Command::Classify(args)) => args,
+        Ok(Command::Check(check)) => {
+            return match check::run(&check) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(message) => {
+                    eprintln!("dbroute check: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Err(message) => {
             if !message.is_empty() {
                 eprintln!("dbroute: {message}\n");

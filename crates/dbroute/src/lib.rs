@@ -84,7 +84,7 @@ pub use config::{
 };
 pub use consistency::{Consistency, ConsistencyToken, TokenError};
 pub use error::{ConfigError, Error, Result, TomlError};
-pub use health::{EngineReport, EngineState, HealthReport};
+pub use health::{EngineReport, EngineState, HealthReport, PoolReport};
 pub use policy::RouteReason;
 pub use router::{ConsistencyStats, Destination, Explanation, GroupHandle, Router};
 pub use scope::{

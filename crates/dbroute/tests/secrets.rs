@@ -150,12 +150,19 @@ fn router_texts(config: &RoutingConfig) -> Vec<String> {
         .unwrap();
     let _inside = runtime.enter();
     let mut texts = Vec::new();
+    // The router's `Debug`, and its health report (which names each engine's URL), as text
+    // and as JSON.
+    fn reports<DB: dbroute::Backend>(router: &dbroute::Router<DB>) -> Vec<String> {
+        let health = router.health();
+        let json = serde_json::to_string(&health).unwrap();
+        vec![format!("{router:?}"), format!("{health:?}"), json]
+    }
     match dbroute::PgRouter::connect_lazy(config) {
-        Ok(router) => texts.push(format!("{router:?}")),
+        Ok(router) => texts.extend(reports(&router)),
         Err(error) => texts.extend(texts_of(&error)),
     }
     match dbroute::SqliteRouter::connect_lazy(config) {
-        Ok(router) => texts.push(format!("{router:?}")),
+        Ok(router) => texts.extend(reports(&router)),
         Err(error) => texts.extend(texts_of(&error)),
     }
     texts

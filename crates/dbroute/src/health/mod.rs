@@ -345,6 +345,27 @@ pub struct EngineReport {
     pub statement_failures: u64,
     /// Its last connection-level failure, as the driver reported it (no URLs, no passwords).
     pub last_error: Option<String>,
+    /// Its URL, with any password redacted.
+    pub url: String,
+    /// Its pool: configured bounds, and connections now.
+    pub pool: PoolReport,
+}
+
+/// An engine's pool in an [`EngineReport`].
+#[derive(Debug, Clone, Copy, Serialize)]
+#[non_exhaustive]
+pub struct PoolReport {
+    /// Most connections it opens.
+    pub max_connections: u32,
+    /// Connections it keeps open even when idle.
+    pub min_connections: u32,
+    /// How long a statement waits for a free connection.
+    #[serde(serialize_with = "as_millis")]
+    pub acquire_timeout: Duration,
+    /// Connections open now.
+    pub open: u32,
+    /// ... of which idle.
+    pub idle: usize,
 }
 
 /// The health of every engine of a router: [`Router::health`](crate::Router::health).

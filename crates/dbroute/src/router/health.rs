@@ -12,7 +12,7 @@ use crate::backend::Backend;
 use crate::config::HealthConfig;
 use crate::error::{Error, Result};
 use crate::health::monitor::{Monitor, Watched};
-use crate::health::{EngineReport, HealthReport};
+use crate::health::{EngineReport, HealthReport, PoolReport};
 use crate::policy::{Decision, GroupId};
 
 /// Starts probing the engines of `groups`. Lag is measured for the read group's replicas
@@ -40,6 +40,18 @@ where
         })
         .collect();
     Monitor::start::<DB>(watched, config)
+}
+
+/// What an engine's pool is set to and holds now.
+fn pool_report<DB: Backend>(pool: &sqlx::Pool<DB>) -> PoolReport {
+    let options = pool.options();
+    PoolReport {
+        max_connections: options.get_max_connections(),
+        min_connections: options.get_min_connections(),
+        acquire_timeout: options.get_acquire_timeout(),
+        open: pool.size(),
+        idle: pool.num_idle(),
+    }
 }
 
 /// Whether `error` says the engine itself is in trouble (not the statement): it could not be
@@ -79,6 +91,8 @@ impl<DB: Backend> Router<DB> {
                     in_flight: snapshot.in_flight,
                     statement_failures: snapshot.statement_failures,
                     last_error: snapshot.last_error,
+                    url: engine.shown_url.clone(),
+                    pool: pool_report(&engine.pool),
                 }
             })
             .collect();
