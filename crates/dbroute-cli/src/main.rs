@@ -1,7 +1,7 @@
 //! `dbroute`: the command-line face of dbroute.
 //!
 //! ```text
-//! dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] SQL
+//! dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] [--catalog URL] SQL
 //! dbroute classify --jsonl [--summary] [--dialect ...] [--write-functions f,g] < queries.jsonl
 //! dbroute check [--config dbroute.toml | --env] [--wait SECONDS]
 //! ```
@@ -16,6 +16,7 @@
 //! instead, the totals and the share of statements replicas would take: replay a query log to
 //! predict how much read traffic routing moves off the primary.
 
+mod catalog;
 mod check;
 
 use std::io::{self, BufRead, BufWriter, Write};
@@ -28,7 +29,7 @@ use dbroute::{Classification, Classifier, Dialect, Reason};
 use serde::{Deserialize, Serialize};
 
 const USAGE: &str = "\
-usage: dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] SQL
+usage: dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g] [--catalog URL] SQL
        dbroute classify --jsonl [--summary] [--dialect ...] [--write-functions f,g] < queries.jsonl
        dbroute check [--config dbroute.toml | --env] [--wait SECONDS]
 
@@ -37,6 +38,8 @@ usage: dbroute classify [--dialect postgres|mysql|sqlite] [--write-functions f,g
   --summary           with --jsonl: print totals and the replica offload percentage instead
   --dialect D         postgres (default), mysql or sqlite
   --write-functions   extra comma-separated functions that send a statement to the primary
+  --catalog URL       first load what the router learns from this live PostgreSQL database's
+                      catalog (its VOLATILE functions), so the answers are the router's
 
   check               connect to every engine; print each one's group, role, what the server
                       says it is (primary or standby), state, lag, pool and redacted URL; exit 1
@@ -92,6 +95,8 @@ struct Args {
     jsonl: bool,
     summary: bool,
     write_functions: Vec<String>,
+    /// A live PostgreSQL database whose catalog the router would load.
+    catalog: Option<String>,
     sql: Option<String>,
 }
 
@@ -120,6 +125,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed
                     .write_functions
                     .extend(list.split(',').map(str::to_owned));
+            }
+            "--catalog" => {
+                parsed.catalog = Some(args.next().ok_or("--catalog needs a postgres:// URL")?);
             }
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -163,12 +171,15 @@ fn main() -> ExitCode {
     let classifier = Classifier::new(args.dialect)
         .with_write_functions(&args.write_functions)
         .with_cache(4096);
-    let outcome = match &args.sql {
-        Some(sql) => {
-            println!("{}", classifier.classify(sql));
-            Ok(())
-        }
-        None => replay(&classifier, args.summary),
+    let outcome = match &args.catalog {
+        None => classify_with(&args, &|sql| Ok(classifier.classify(sql))),
+        Some(url) => match catalog::Catalog::load(url, &args.write_functions) {
+            Ok(catalog) => classify_with(&args, &|sql| catalog.classify(sql)),
+            Err(message) => {
+                eprintln!("dbroute classify: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,6 +189,20 @@ fn main() -> ExitCode {
             eprintln!("dbroute: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Classifies the statement, or replays standard input, with `classify`.
+fn classify_with(args: &Args, classify: &Classify<'_>) -> io::Result<()> {
+    match &args.sql {
+        Some(sql) => match classify(sql) {
+            Ok(classification) => {
+                println!("{classification}");
+                Ok(())
+            }
+            Err(error) => Err(io::Error::other(error)),
+        },
+        None => replay(classify, args.summary),
     }
 }
 
@@ -256,7 +281,10 @@ impl Summary {
 }
 
 /// `--jsonl`: one output line per input line, flushed as it goes.
-fn replay(classifier: &Classifier, summary_only: bool) -> io::Result<()> {
+/// How a statement is classified: by the classifier alone, or by a router with its catalog.
+type Classify<'a> = dyn Fn(&str) -> Result<Classification, String> + 'a;
+
+fn replay(classify: &Classify<'_>, summary_only: bool) -> io::Result<()> {
     let stdin = io::stdin().lock();
     let mut out = BufWriter::new(io::stdout().lock());
     let mut summary = Summary::default();
@@ -268,7 +296,7 @@ fn replay(classifier: &Classifier, summary_only: bool) -> io::Result<()> {
                 serde_json::from_str::<Input>(text.trim_end_matches('\r'))
                     .map_err(|e| format!("expected {{\"sql\": \"...\"}}: {e}"))
             })
-            .map(|input| classifier.classify(&input.sql));
+            .and_then(|input| classify(&input.sql));
         match &result {
             Ok(classification) => summary.add(*classification),
             Err(_) => summary.errors += 1,

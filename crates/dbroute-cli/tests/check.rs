@@ -124,3 +124,42 @@ fn the_sqlite_default_passes_and_a_missing_file_is_named() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `dbroute classify --catalog URL` answers as the router would: a read calling a function the
+/// database declares VOLATILE goes to the primary, which the classifier alone cannot know.
+#[test]
+fn classify_with_a_live_catalog_matches_the_router() {
+    let cluster = shared();
+    cluster
+        .psql(
+            cluster.primary(),
+            "CREATE OR REPLACE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE \
+             AS 'SELECT 1'",
+        )
+        .unwrap();
+    let classify = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dbroute"))
+            .arg("classify")
+            .args(extra)
+            .arg("SELECT bump_counter()")
+            .output()
+            .unwrap();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (alone, _) = classify(&[]);
+    assert_eq!(alone.trim(), "replica (read)");
+    let live = url(cluster.primary().port());
+    let (with_catalog, err) = classify(&["--catalog", &live]);
+    assert_eq!(with_catalog.trim(), "primary (write_function)", "{err}");
+    // A database that does not answer: a clear error, the password hidden.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (out, err) = classify(&["--catalog", &url(port)]);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("dbroute classify:"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+}
