@@ -67,6 +67,19 @@ builtin_write_functions! {
     b"pg_logical_emit_message",
     b"pg_drop_replication_slot",
     b"pg_import_system_collations",
+    // PostgreSQL functions a hot standby refuses ("recovery is in progress"), found by calling
+    // every pg_catalog function on a standby (tests/postgres/standby_functions.rs keeps the
+    // list current) and from the server's source (gin_clean_pending_list checks the index
+    // before recovery, so a probe cannot reach its refusal).
+    b"brin_summarize_range",
+    b"brin_summarize_new_values",
+    b"brin_desummarize_range",
+    b"gin_clean_pending_list",
+    b"pg_current_wal_lsn",
+    b"pg_current_wal_insert_lsn",
+    b"pg_current_wal_flush_lsn",
+    b"pg_walfile_name",
+    b"pg_walfile_name_offset",
     // dblink runs arbitrary SQL on another server.
     b"dblink",
     b"dblink_exec",

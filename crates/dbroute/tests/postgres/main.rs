@@ -8,6 +8,7 @@ mod reference_examples;
 mod rules;
 mod scopes;
 mod sessions;
+mod standby_functions;
 mod stats;
 mod strategy;
 
