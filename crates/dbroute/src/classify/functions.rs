@@ -80,6 +80,10 @@ builtin_write_functions! {
     b"pg_current_wal_flush_lsn",
     b"pg_walfile_name",
     b"pg_walfile_name_offset",
+    // From the server's source, beyond the probe: WAL-logging a snapshot (PostgreSQL 16+)
+    // and assigning OIDs both fail during recovery.
+    b"pg_log_standby_snapshot",
+    b"pg_nextoid",
     // dblink runs arbitrary SQL on another server.
     b"dblink",
     b"dblink_exec",
