@@ -7,7 +7,13 @@ use std::net::SocketAddr;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use dbroute::{PgRouter, ReplicaConfig, RoutingConfig};
 use dbroute_actix::{DbRouting, RequestSession};
+use dbroute_test_cluster::http::{Reply, request as send};
 use dbroute_test_cluster::{Cluster, shared};
+
+/// One HTTP/1.1 request, without a body.
+async fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(address, method, path, headers, "").await
+}
 
 fn cluster() -> &'static Cluster {
     shared()
@@ -140,53 +146,6 @@ fn serve(db: PgRouter, routing: DbRouting<sqlx::Postgres>) -> SocketAddr {
     address
 }
 
-/// A response as the client sees it.
-#[derive(Debug)]
-struct Reply {
-    status: String,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-    }
-}
-
-async fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
-    );
-    stream.write_all(text.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    let body = match headers
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        true => body.lines().nth(1).unwrap_or_default().to_owned(),
-        false => body.to_owned(),
-    };
-    Reply {
-        status: status.to_owned(),
-        headers: headers.to_owned(),
-        body,
-    }
-}
-
 /// The scenarios, in one test: the cluster's replay is paused part of the time.
 #[actix_web::test]
 async fn the_same_scenarios_as_axum() {
@@ -275,16 +234,16 @@ async fn the_same_scenarios_as_axum() {
     for id in 4000..4005 {
         let ok = request(app, "POST", &format!("/work/{id}/ok"), &[]).await;
         assert_eq!(
-            (ok.status.as_str(), ok.body.as_str()),
+            (ok.status_line.as_str(), ok.body.as_str()),
             ("HTTP/1.1 200 OK", "2")
         );
         assert!(ok.header("x-dbroute-token").is_some());
         assert_eq!(rows(id).await, 2);
         let failed = request(app, "POST", &format!("/work/{}/fail", id + 10), &[]).await;
-        assert!(failed.status.contains("409"), "{failed:?}");
+        assert!(failed.status_line.contains("409"), "{failed:?}");
         assert_eq!(rows(id + 10).await, 0);
         let refused = request(app, "POST", &format!("/work/{}/deferred", id + 20), &[]).await;
-        assert!(refused.status.contains("500"), "{refused:?}");
+        assert!(refused.status_line.contains("500"), "{refused:?}");
         assert_eq!(rows(id + 20).await, 0);
     }
     // `commit_when` replaces the default rule: with "2xx or 409 commits", a 409 keeps its rows
@@ -297,7 +256,7 @@ async fn the_same_scenarios_as_axum() {
     );
     for (id, outcome, status, kept) in [(4100, "fail", "409", 2), (4101, "redirect", "303", 0)] {
         let reply = request(strict, "POST", &format!("/work/{id}/{outcome}"), &[]).await;
-        assert!(reply.status.contains(status), "{reply:?}");
+        assert!(reply.status_line.contains(status), "{reply:?}");
         assert_eq!(rows(id).await, kept, "{outcome}");
     }
     // With replay paused: the token (header or cookie) reads the primary; no token, no wait
@@ -349,8 +308,8 @@ async fn two_hundred_concurrent_requests_keep_their_own_scopes() {
             match n % 4 {
                 0 => assert!(!reply.body.ends_with(&primary), "plain read: {reply:?}"),
                 1 => assert!(reply.body.ends_with(&primary), "primary route: {reply:?}"),
-                2 => assert!(reply.status.contains("200"), "{reply:?}"),
-                _ => assert!(reply.status.contains("409"), "{reply:?}"),
+                2 => assert!(reply.status_line.contains("200"), "{reply:?}"),
+                _ => assert!(reply.status_line.contains("409"), "{reply:?}"),
             }
         }
     });

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use dbroute::{PgRouter, ReplicaConfig, RoutingConfig};
 use dbroute_axum::RoutingLayer;
+use dbroute_test_cluster::http::{Reply, request as send};
 use dbroute_test_cluster::{Cluster, shared};
 
 fn cluster() -> &'static Cluster {
@@ -123,50 +124,11 @@ async fn serve(db: PgRouter, layer: RoutingLayer<sqlx::Postgres>) -> SocketAddr 
     address
 }
 
-/// A response as the client sees it.
-struct Reply {
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-    }
-}
-
-/// One HTTP/1.1 request on a connection of its own.
+/// One HTTP/1.1 request that must succeed (200).
 async fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
-    );
-    stream.write_all(text.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let (headers, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    // A streamed body arrives chunked: keep the chunk's text.
-    let body = match headers
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        true => body.lines().nth(1).unwrap_or_default().to_owned(),
-        false => body.to_owned(),
-    };
-    Reply {
-        headers: headers.to_owned(),
-        body,
-    }
+    let reply = send(address, method, path, headers, "").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply
 }
 
 /// POST then GET from a client that carries the token the POST returned: the GET sees the row,
@@ -202,10 +164,8 @@ async fn a_client_carrying_the_token_reads_its_own_writes() {
     assert!(on_replicas >= 450, "{on_replicas} / 500 on replicas");
     let _paused = Paused::all().await;
     for id in 2000..2020 {
-        let token = request(app, "POST", &format!("/notes/{id}"), &[])
-            .await
-            .header("x-dbroute-token")
-            .unwrap();
+        let created = request(app, "POST", &format!("/notes/{id}"), &[]).await;
+        let token = created.header("x-dbroute-token").unwrap();
         let seen = request(
             app,
             "GET",
@@ -334,20 +294,8 @@ async fn unit_of_work(
 
 /// A raw request: its status line and body.
 async fn status_of(address: SocketAddr, method: &str, path: &str) -> (String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(text.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.lines().next().unwrap_or_default().to_owned();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let reply = send(address, method, path, &[], "").await;
+    (reply.status_line, reply.body)
 }
 
 /// The per-request session: committed after a 2xx (the rows are on the primary, and the

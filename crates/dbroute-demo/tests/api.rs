@@ -10,47 +10,18 @@ mod common;
 use common::serve;
 use dbroute::RoutingConfig;
 use dbroute_demo::{Order, User};
+use dbroute_test_cluster::http::{Reply, request};
 use dbroute_test_cluster::shared;
 use serde_json::Value;
 
-/// A response: status code, head, body.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
+/// A reply's body as JSON of type `T` (a test failure when it is not).
+trait Json {
+    fn json<T: serde::de::DeserializeOwned>(&self) -> T;
 }
 
-impl Reply {
+impl Json for Reply {
     fn json<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-}
-
-async fn call(address: SocketAddr, method: &str, path: &str, body: &str, extra: &str) -> Reply {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    Reply {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
     }
 }
 
@@ -82,11 +53,12 @@ struct Client {
 impl Client {
     async fn call(&self, method: &str, path: &str, body: &str) -> Reply {
         let token = self.token.lock().unwrap().clone();
-        let header = match token.is_empty() {
-            true => String::new(),
-            false => format!("x-dbroute-token: {token}\r\n"),
+        let header = [("x-dbroute-token", token.as_str())];
+        let headers: &[(&str, &str)] = match token.is_empty() {
+            true => &[],
+            false => &header,
         };
-        let reply = call(self.address, method, path, body, &header).await;
+        let reply = request(self.address, method, path, headers, body).await;
         if let Some(token) = reply.header("x-dbroute-token") {
             *self.token.lock().unwrap() = token.to_owned();
         }
@@ -219,20 +191,19 @@ async fn every_route_on_postgres_replicas_and_reads_of_ones_own_writes() {
     let paused = shared().pause_all_replay().unwrap();
     for round in 0..20 {
         let body = format!(r#"{{"name":"u{round}","email":"u{round}@x"}}"#);
-        let created = call(address, "POST", "/users", &body, "").await;
+        let created = request(address, "POST", "/users", &[], &body).await;
         let user: User = created.json();
         let path = format!("/users/{}", user.id);
         let token = created
             .header("x-dbroute-token")
             .expect("a write returns a token");
-        let header = format!("x-dbroute-token: {token}\r\n");
-        let with_header = call(address, "GET", &path, "", &header).await;
+        let with_header = request(address, "GET", &path, &[("x-dbroute-token", token)], "").await;
         assert_eq!(with_header.json::<User>(), user);
         let cookie = created.header("set-cookie").unwrap();
-        let pair = format!("cookie: {}\r\n", cookie.split(';').next().unwrap());
-        let with_cookie = call(address, "GET", &path, "", &pair).await;
+        let pair = cookie.split(';').next().unwrap();
+        let with_cookie = request(address, "GET", &path, &[("cookie", pair)], "").await;
         assert_eq!(with_cookie.json::<User>(), user);
-        let without = call(address, "GET", &path, "", "").await;
+        let without = request(address, "GET", &path, &[], "").await;
         assert_eq!(without.status, 404, "a stale replica answered: {without:?}");
     }
     drop(paused);

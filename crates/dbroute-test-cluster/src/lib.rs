@@ -26,6 +26,9 @@
 
 mod logs;
 
+#[cfg(feature = "http")]
+pub mod http;
+
 use std::fmt;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use dbroute::{Router, RoutingConfig};
 use dbroute_demo::Store;
+use dbroute_test_cluster::http::request;
 use dbroute_test_cluster::shared;
 use serde_json::Value;
 
@@ -80,17 +81,7 @@ async fn refreshes(page: &mut Page) -> u64 {
 
 /// One HTTP/1.1 request with a JSON body; the status line.
 async fn call(address: SocketAddr, method: &str, path: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.lines().next().unwrap_or_default().to_owned()
+    request(address, method, path, &[], body).await.status_line
 }
 
 /// Makes requests whose statements are known: 6 plain reads (one each), 2 users and 1 order

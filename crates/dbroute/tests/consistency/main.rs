@@ -558,20 +558,9 @@ async fn the_favourite_endpoint_over_http() {
 
     /// One HTTP/1.1 request on a connection of its own; the response body.
     async fn post_to(address: std::net::SocketAddr, path: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        response
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned()
+        let reply = dbroute_test_cluster::http::request(address, "POST", path, &[], "").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body
     }
 
     let _serial = serial().await;
