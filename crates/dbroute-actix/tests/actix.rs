@@ -174,7 +174,7 @@ async fn the_same_scenarios_as_axum() {
             app,
             "GET",
             &format!("/notes/{id}"),
-            &[("x-dbroute-token", &token)],
+            &[("x-dbroute-token", token)],
         )
         .await;
         assert!(seen.body.starts_with("true"), "request {id}: {seen:?}");
@@ -271,7 +271,7 @@ async fn the_same_scenarios_as_axum() {
             app,
             "GET",
             &format!("/notes/{id}"),
-            &[("x-dbroute-token", &token)],
+            &[("x-dbroute-token", token)],
         )
         .await;
         assert_eq!(seen.body, format!("true {primary}"));

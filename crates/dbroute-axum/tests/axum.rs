@@ -149,7 +149,7 @@ async fn a_client_carrying_the_token_reads_its_own_writes() {
             app,
             "GET",
             &format!("/notes/{id}"),
-            &[("x-dbroute-token", &token)],
+            &[("x-dbroute-token", token)],
         )
         .await;
         assert!(seen.body.starts_with("true"), "request {id}: {}", seen.body);
@@ -170,7 +170,7 @@ async fn a_client_carrying_the_token_reads_its_own_writes() {
             app,
             "GET",
             &format!("/notes/{id}"),
-            &[("x-dbroute-token", &token)],
+            &[("x-dbroute-token", token)],
         )
         .await;
         assert_eq!(seen.body, format!("true {}", primary_port()));
