@@ -55,8 +55,8 @@ enum Command {
     Check(CheckArgs),
 }
 
-fn parse_command(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
-    let mut all = args.by_ref().peekable();
+fn parse_command(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut all = args.peekable();
     if all.peek().map(String::as_str) != Some("check") {
         return parse_args(all).map(Command::Classify);
     }
