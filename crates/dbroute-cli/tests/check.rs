@@ -126,7 +126,8 @@ fn the_sqlite_default_passes_and_a_missing_file_is_named() {
 }
 
 /// `dbroute classify --catalog URL` answers as the router would: a read calling a function the
-/// database declares VOLATILE goes to the primary, which the classifier alone cannot know.
+/// database declares VOLATILE, or naming an unlogged table, goes to the primary, which the
+/// classifier alone cannot know.
 #[test]
 fn classify_with_a_live_catalog_matches_the_router() {
     let cluster = shared();
@@ -134,14 +135,14 @@ fn classify_with_a_live_catalog_matches_the_router() {
         .psql(
             cluster.primary(),
             "CREATE OR REPLACE FUNCTION bump_counter() RETURNS int LANGUAGE sql VOLATILE \
-             AS 'SELECT 1'",
+             AS 'SELECT 1'; CREATE UNLOGGED TABLE IF NOT EXISTS cli_scratch (id int)",
         )
         .unwrap();
-    let classify = |extra: &[&str]| {
+    let classify_sql = |extra: &[&str], sql: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_dbroute"))
             .arg("classify")
             .args(extra)
-            .arg("SELECT bump_counter()")
+            .arg(sql)
             .output()
             .unwrap();
         (
@@ -149,11 +150,20 @@ fn classify_with_a_live_catalog_matches_the_router() {
             String::from_utf8(out.stderr).unwrap(),
         )
     };
+    let classify = |extra: &[&str]| classify_sql(extra, "SELECT bump_counter()");
     let (alone, _) = classify(&[]);
     assert_eq!(alone.trim(), "replica (read)");
     let live = url(cluster.primary().port());
     let (with_catalog, err) = classify(&["--catalog", &live]);
     assert_eq!(with_catalog.trim(), "primary (write_function)", "{err}");
+    let unlogged = "SELECT * FROM cli_scratch";
+    assert_eq!(classify_sql(&[], unlogged).0.trim(), "replica (read)");
+    let (with_catalog, err) = classify_sql(&["--catalog", &live], unlogged);
+    assert_eq!(
+        with_catalog.trim(),
+        "primary (primary_only_relation)",
+        "{err}"
+    );
     // A database that does not answer: a clear error, the password hidden.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();

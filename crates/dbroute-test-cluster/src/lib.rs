@@ -154,15 +154,23 @@ impl Cluster {
             cluster.run(Command::new("chown").args(["postgres:", path_str(&cluster.root)]))?;
         }
         cluster.init_primary()?;
-        for i in 1..=replicas {
-            let node = Node {
-                name: format!("replica-{i}"),
-                port: free_port()?,
-                data_dir: cluster.root.join(format!("replica-{i}")),
-            };
-            cluster.start_replica(&node)?;
-            cluster.replicas.push(node);
+        let nodes = (1..=replicas)
+            .map(|i| {
+                Ok(Node {
+                    name: format!("replica-{i}"),
+                    port: free_port()?,
+                    data_dir: cluster.root.join(format!("replica-{i}")),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if cluster.bin_dir.join("pg_basebackup").exists() {
+            for node in &nodes {
+                cluster.start_replica(node)?;
+            }
+        } else {
+            cluster.start_replicas_from_copies(&nodes)?;
         }
+        cluster.replicas = nodes;
         cluster.wait_for_streaming(replicas)?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -244,7 +252,10 @@ impl Cluster {
 
     /// Runs one SQL statement on `node` with `psql` and returns its unaligned output.
     pub fn psql(&self, node: &Node, sql: &str) -> Result<String> {
-        let psql = self.bin_dir.join("psql");
+        // Server-only builds have no psql: any client on the PATH speaks to every major.
+        let psql = Some(self.bin_dir.join("psql"))
+            .filter(|path| path.exists())
+            .unwrap_or_else(|| PathBuf::from("psql"));
         let port = node.port.to_string();
         self.run(self.server_command(&psql).args([
             "-X",
@@ -316,6 +327,41 @@ impl Cluster {
             &format!("port = {}\n", node.port),
         )?;
         self.pg_ctl_start(node)
+    }
+
+    /// Builds standbys from cold copies of the primary's data directory, for server builds that
+    /// ship without `pg_basebackup` (the embedded-postgres packages `scripts/pg-majors.sh`
+    /// fetches): a copy of a cleanly stopped primary starts from its shutdown checkpoint and
+    /// streams from there, like a base backup would.
+    fn start_replicas_from_copies(&self, nodes: &[Node]) -> Result<()> {
+        let primary_data = path_str(&self.primary.data_dir);
+        self.run(self.server_command(&self.bin_dir.join("pg_ctl")).args([
+            "-D",
+            primary_data,
+            "-w",
+            "-m",
+            "fast",
+            "stop",
+        ]))?;
+        for node in nodes {
+            self.run(self.server_command(Path::new("cp")).args([
+                "-a",
+                primary_data,
+                path_str(&node.data_dir),
+            ]))?;
+            std::fs::write(node.data_dir.join("standby.signal"), "")
+                .map_err(|e| ClusterError(format!("cannot mark {} a standby: {e}", node.name)))?;
+            self.append(
+                &node.data_dir.join("postgresql.conf"),
+                &format!(
+                    "port = {}\nprimary_conninfo = 'host=127.0.0.1 port={} user=postgres \
+                     application_name={}'\n",
+                    node.port, self.primary.port, node.name
+                ),
+            )?;
+        }
+        self.pg_ctl_start(&self.primary)?;
+        nodes.iter().try_for_each(|node| self.pg_ctl_start(node))
     }
 
     fn pg_ctl_start(&self, node: &Node) -> Result<()> {

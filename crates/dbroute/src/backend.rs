@@ -47,7 +47,7 @@ pub(crate) mod sealed {
         /// (PostgreSQL) rather than committing the statements that succeeded (SQLite).
         const ERROR_ABORTS_TRANSACTION: bool;
 
-        /// Whether [`volatile_functions`](Self::volatile_functions) reads a catalog.
+        /// Whether [`catalog`](Self::catalog) reads a catalog.
         const HAS_CATALOG: bool = false;
 
         /// Whether replicas replay the primary by position, so that read-your-writes must
@@ -98,11 +98,10 @@ pub(crate) mod sealed {
             options
         }
 
-        /// The names of functions the database declares as having side effects (PostgreSQL:
-        /// user-defined `VOLATILE` functions); `None` where the database declares none.
-        fn volatile_functions<'c, E>(
-            _executor: E,
-        ) -> BoxFuture<'c, Result<Option<Vec<String>>, sqlx::Error>>
+        /// What routing needs from the database's catalog (PostgreSQL: user-defined
+        /// `VOLATILE` functions, unlogged relations, views and what they call and read);
+        /// `None` where the database has no such catalog.
+        fn catalog<'c, E>(_executor: E) -> BoxFuture<'c, Result<Option<CatalogRows>, sqlx::Error>>
         where
             E: 'c + Executor<'c, Database = Self>,
         {
@@ -139,6 +138,21 @@ pub struct Probe {
     pub(crate) position: Option<u64>,
     /// How long ago the replica replayed its last transaction, while it is behind.
     pub(crate) replay_age: Option<std::time::Duration>,
+}
+
+/// The catalog rows routing learns from (see [`sealed::Sealed::catalog`]). (Public only because
+/// the sealed `Backend` trait names it.)
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[allow(unreachable_pub)]
+pub struct CatalogRows {
+    /// User-defined functions declared `VOLATILE`.
+    pub(crate) volatile_functions: Vec<String>,
+    /// Relations a standby cannot read at all (unlogged tables and sequences): oid and name.
+    pub(crate) unlogged: Vec<(i64, String)>,
+    /// Every view outside the system schemas: oid, name and definition (a `SELECT`).
+    pub(crate) views: Vec<(i64, String, String)>,
+    /// Relations a view's definition reads: view oid and relation oid.
+    pub(crate) view_reads: Vec<(i64, i64)>,
 }
 
 /// A `pg_lsn` text (`16/B374D848`) as a number.
@@ -242,17 +256,25 @@ mod postgres {
             }
         }
 
-        fn volatile_functions<'c, E>(
-            executor: E,
-        ) -> BoxFuture<'c, Result<Option<Vec<String>>, sqlx::Error>>
+        fn catalog<'c, E>(executor: E) -> BoxFuture<'c, Result<Option<CatalogRows>, sqlx::Error>>
         where
             E: 'c + Executor<'c, Database = Postgres>,
         {
             Box::pin(async move {
-                sqlx::query_scalar(VOLATILE_FUNCTIONS)
-                    .fetch_all(executor)
-                    .await
-                    .map(Some)
+                let rows: Vec<(String, String, i64, i64, Option<String>)> =
+                    sqlx::query_as(CATALOG).fetch_all(executor).await?;
+                let mut catalog = CatalogRows::default();
+                for (kind, name, id, of, definition) in rows {
+                    match kind.as_str() {
+                        "function" => catalog.volatile_functions.push(name),
+                        "unlogged" => catalog.unlogged.push((id, name)),
+                        "view" => catalog
+                            .views
+                            .push((id, name, definition.unwrap_or_default())),
+                        _ => catalog.view_reads.push((id, of)),
+                    }
+                }
+                Ok(Some(catalog))
             })
         }
 
@@ -303,12 +325,31 @@ mod postgres {
     /// volatility is `VOLATILE`, outside the system schemas. Built-in volatile functions such
     /// as `random()` are safe on a replica; the built-in ones that are not are in dbroute's
     /// own list.
-    const VOLATILE_FUNCTIONS: &str = "\
-        SELECT DISTINCT p.proname::text FROM pg_catalog.pg_proc p \
+    /// In one round trip (the executor may be a single connection): user-defined `VOLATILE`
+    /// functions; unlogged relations (a standby refuses to open them, even to plan); views
+    /// with their definitions (what they call is read from the text: calls of built-in
+    /// functions leave no trace in `pg_depend`); and, from the dependencies of each view's
+    /// `ON SELECT` rule, the relations it reads.
+    const CATALOG: &str = "\
+        SELECT DISTINCT 'function', p.proname::text, 0::int8, 0::int8, NULL::text \
+        FROM pg_catalog.pg_proc p \
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
         WHERE p.provolatile = 'v' AND p.prokind <> 'p' \
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+        UNION ALL \
+        SELECT 'unlogged', c.relname::text, c.oid::int8, 0, NULL FROM pg_catalog.pg_class c \
+        WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p', 'S') \
+        UNION ALL \
+        SELECT 'view', c.relname::text, c.oid::int8, 0, pg_catalog.pg_get_viewdef(c.oid) \
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+        UNION ALL \
+        SELECT DISTINCT 'reads', '', r.ev_class::int8, d.refobjid::int8, NULL \
+        FROM pg_catalog.pg_rewrite r \
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass \
+          AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+        WHERE r.ev_type = '1' AND d.refobjid <> r.ev_class";
 }
 
 #[cfg(feature = "sqlite")]

@@ -86,7 +86,7 @@ pub use consistency::{Consistency, ConsistencyToken, TokenError};
 pub use error::{ConfigError, Error, Result, TomlError};
 pub use health::{EngineReport, EngineState, HealthReport, PoolReport};
 pub use policy::RouteReason;
-pub use router::{ConsistencyStats, Destination, Explanation, GroupHandle, Router};
+pub use router::{CatalogCounts, ConsistencyStats, Destination, Explanation, GroupHandle, Router};
 pub use scope::{
     RoutingContext, ScopeTarget, current_context, primary_context, replica_context,
     reset_routing_context, spawn, use_bind_group, with_consistency, with_current_context,

@@ -31,8 +31,15 @@ use super::{Classification, Dialect, rules};
 pub struct Classifier {
     dialect: Dialect,
     configured: FunctionSet,
-    volatile: ArcSwap<FunctionSet>,
+    learnt: ArcSwap<Learnt>,
     cache: Option<Cache>,
+}
+
+/// What was learnt from the database's catalog, replaced as one.
+#[derive(Default)]
+struct Learnt {
+    functions: FunctionSet,
+    relations: FunctionSet,
 }
 
 impl Classifier {
@@ -42,7 +49,7 @@ impl Classifier {
         Classifier {
             dialect,
             configured: FunctionSet::default(),
-            volatile: ArcSwap::from_pointee(FunctionSet::default()),
+            learnt: ArcSwap::from_pointee(Learnt::default()),
             cache: None,
         }
     }
@@ -74,7 +81,41 @@ impl Classifier {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.volatile.store(Arc::new(function_set(names)));
+        let relations = self.learnt.load().relations.clone();
+        self.learn(function_set(names), relations);
+    }
+
+    /// Replaces the relations learnt from the database that a hot standby cannot read
+    /// (PostgreSQL's unlogged tables, and views that call writing functions or read such
+    /// relations; the router loads them from the primary's catalog), and forgets cached
+    /// decisions. A read naming one goes to the primary
+    /// ([`Reason::PrimaryOnlyRelation`](super::Reason::PrimaryOnlyRelation)).
+    ///
+    /// ```
+    /// use dbroute::{Classifier, Dialect, Reason};
+    ///
+    /// let classifier = Classifier::new(Dialect::Postgres);
+    /// classifier.set_primary_only_relations(["job_queue"]);
+    /// let read = classifier.classify("SELECT * FROM public.job_queue");
+    /// assert_eq!(read.reason(), Reason::PrimaryOnlyRelation);
+    /// assert!(classifier.classify("SELECT * FROM jobs").is_read());
+    /// ```
+    pub fn set_primary_only_relations<I, S>(&self, names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let functions = self.learnt.load().functions.clone();
+        self.learn(functions, function_set(names));
+    }
+
+    /// Replaces everything learnt from the database at once (what the router does on each
+    /// catalog load).
+    pub(crate) fn learn(&self, functions: FunctionSet, relations: FunctionSet) {
+        self.learnt.store(Arc::new(Learnt {
+            functions,
+            relations,
+        }));
         if let Some(cache) = &self.cache {
             cache.invalidate();
         }
@@ -82,7 +123,24 @@ impl Classifier {
 
     /// How many functions were learnt from the database.
     pub fn volatile_function_count(&self) -> usize {
-        self.volatile.load().len()
+        self.learnt.load().functions.len()
+    }
+
+    /// How many relations a standby cannot read were learnt from the database.
+    pub fn primary_only_relation_count(&self) -> usize {
+        self.learnt.load().relations.len()
+    }
+
+    /// Whether `sql` would run a write or a writing function, with the functions this
+    /// classifier knows and regardless of the relations it names (how the router judges a
+    /// view's definition).
+    pub(crate) fn runs_writes(&self, sql: &str) -> bool {
+        let learnt = self.learnt.load();
+        let known = rules::Known {
+            functions: &[&self.configured, &learnt.functions],
+            relations: None,
+        };
+        !rules::classify(sql, self.dialect, &known).is_read()
     }
 
     /// The dialect.
@@ -100,8 +158,12 @@ impl Classifier {
     }
 
     fn classify_uncached(&self, sql: &str) -> Classification {
-        let volatile = self.volatile.load();
-        rules::classify(sql, self.dialect, &[&self.configured, &volatile])
+        let learnt = self.learnt.load();
+        let known = rules::Known {
+            functions: &[&self.configured, &learnt.functions],
+            relations: Some(&learnt.relations),
+        };
+        rules::classify(sql, self.dialect, &known)
     }
 }
 
@@ -111,6 +173,10 @@ impl fmt::Debug for Classifier {
             .field("dialect", &self.dialect)
             .field("configured_functions", &self.configured.len())
             .field("volatile_functions", &self.volatile_function_count())
+            .field(
+                "primary_only_relations",
+                &self.primary_only_relation_count(),
+            )
             .field("cached", &self.cache.is_some())
             .finish()
     }

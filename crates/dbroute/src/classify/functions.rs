@@ -84,6 +84,16 @@ builtin_write_functions! {
     // and assigning OIDs both fail during recovery.
     b"pg_log_standby_snapshot",
     b"pg_nextoid",
+    // Backups are bound to the server and the session that start them (on PostgreSQL 13 a
+    // standby refuses pg_stop_backup() outright).
+    b"pg_start_backup",
+    b"pg_stop_backup",
+    b"pg_backup_start",
+    b"pg_backup_stop",
+    // Large-object descriptors: writing through one (a standby refuses it, PostgreSQL 17's
+    // probe shows), and reading through one opened on this connection (lo_open, below).
+    b"lowrite",
+    b"loread",
     // dblink runs arbitrary SQL on another server.
     b"dblink",
     b"dblink_exec",
@@ -147,7 +157,12 @@ pub(crate) fn is_write_function(name: &[u8], extra: &[&FunctionSet]) -> bool {
     {
         return true;
     }
-    if extra.iter().all(|set| set.is_empty()) {
+    extra.iter().any(|set| is_listed(name, set))
+}
+
+/// Whether `name` (any case) is in `set` of lower-cased names.
+pub(crate) fn is_listed(name: &[u8], set: &FunctionSet) -> bool {
+    if set.is_empty() {
         return false;
     }
     // PostgreSQL identifiers are at most 63 bytes: look those up without allocating.
@@ -163,7 +178,7 @@ pub(crate) fn is_write_function(name: &[u8], extra: &[&FunctionSet]) -> bool {
         &owned
     };
     // A name that is not UTF-8 cannot be in a set of `str`s.
-    std::str::from_utf8(lower).is_ok_and(|lower| extra.iter().any(|set| set.contains(lower)))
+    std::str::from_utf8(lower).is_ok_and(|lower| set.contains(lower))
 }
 
 /// The first [`MAX_NAME`] bytes of `name`, lower-cased into `buffer`.

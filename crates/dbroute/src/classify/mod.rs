@@ -35,6 +35,7 @@
 //! | a read with `INSERT`/`UPDATE`/`DELETE`/`MERGE` inside (data-modifying CTE) | primary | [`Reason::DataModifyingCte`] |
 //! | `SELECT ... INTO` (table creation, `OUTFILE`, `@var`) | primary | [`Reason::SelectInto`] |
 //! | a read calling `nextval`, `pg_advisory_lock`, `GET_LOCK`, ... | primary | [`Reason::WriteFunction`] |
+//! | a read (or a planned-only `EXPLAIN`) naming an unlogged table or a view that calls a writing function, from the primary's catalog | primary | [`Reason::PrimaryOnlyRelation`] |
 //! | `SELECT`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN` of a read, `EXPLAIN` of a write without `ANALYZE` (planned, not run), `COPY ... TO STDOUT` of a table or a read | replica | [`Reason::Read`] |
 //! | anything else | primary | [`Reason::Unrecognized`] |
 //!
@@ -60,6 +61,8 @@ mod functions;
 mod hash;
 mod lexer;
 mod rules;
+
+pub(crate) use functions::function_set;
 
 use std::fmt;
 
@@ -139,11 +142,15 @@ pub enum Reason {
     Unrecognized,
     /// A leading `/* dbroute:primary */` comment asked for the primary.
     Hint,
+    /// A read naming a relation that a hot standby cannot read, learnt from the primary's
+    /// catalog: an unlogged table (or sequence), or a view whose definition calls a writing
+    /// function or reads such a relation.
+    PrimaryOnlyRelation,
 }
 
 impl Reason {
     /// Every reason, in declaration order (`ALL[r.index()] == r`).
-    pub(crate) const ALL: [Reason; 14] = [
+    pub(crate) const ALL: [Reason; 15] = [
         Reason::Read,
         Reason::Write,
         Reason::Ddl,
@@ -158,6 +165,7 @@ impl Reason {
         Reason::Empty,
         Reason::Unrecognized,
         Reason::Hint,
+        Reason::PrimaryOnlyRelation,
     ];
 
     /// Its position in [`Reason::ALL`] (an exhaustive match: a new reason cannot be forgotten).
@@ -177,6 +185,7 @@ impl Reason {
             Reason::Empty => 11,
             Reason::Unrecognized => 12,
             Reason::Hint => 13,
+            Reason::PrimaryOnlyRelation => 14,
         }
     }
 
@@ -197,6 +206,7 @@ impl Reason {
             Reason::Empty => "empty",
             Reason::Unrecognized => "unrecognized",
             Reason::Hint => "hint",
+            Reason::PrimaryOnlyRelation => "primary_only_relation",
         }
     }
 }
@@ -301,7 +311,7 @@ impl fmt::Display for Classification {
 /// assert_eq!(classify("SELECT 1; SELECT 2", Dialect::Sqlite).reason(), Reason::Read);
 /// ```
 pub fn classify(sql: &str, dialect: Dialect) -> Classification {
-    rules::classify(sql, dialect, &[])
+    rules::classify(sql, dialect, &rules::Known::default())
 }
 
 #[cfg(test)]

@@ -5,9 +5,17 @@ use super::functions::{self, FunctionSet};
 use super::lexer::{Lexer, Token, Unterminated};
 use super::{Classification, Dialect, Reason};
 
-/// Classifies `sql`; `extra` holds function sets beyond the built-in list.
-pub(crate) fn classify(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Classification {
-    let classification = classify_unhinted(sql, dialect, extra);
+/// What the classifier knows beyond the built-in rules: configured and catalog-loaded write
+/// functions, and relations a standby cannot read.
+#[derive(Default)]
+pub(crate) struct Known<'x> {
+    pub(crate) functions: &'x [&'x FunctionSet],
+    pub(crate) relations: Option<&'x FunctionSet>,
+}
+
+/// Classifies `sql` with what is `known` beyond the built-in rules.
+pub(crate) fn classify(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classification {
+    let classification = classify_unhinted(sql, dialect, known);
     if has_primary_hint(sql) {
         return Classification::new(Reason::Hint)
             .with_schema_change(classification.changes_schema())
@@ -16,9 +24,10 @@ pub(crate) fn classify(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> C
     classification
 }
 
-fn classify_unhinted(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Classification {
+fn classify_unhinted(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classification {
     let rules = Rules {
-        extra,
+        extra: known.functions,
+        relations: known.relations.filter(|set| !set.is_empty()),
         copy_protocol: std::cell::Cell::new(false),
     };
     let (first, ambiguous) = rules.classify_text(sql, dialect, default_backslash_escapes(dialect));
@@ -33,6 +42,9 @@ fn classify_unhinted(sql: &str, dialect: Dialect, extra: &[&FunctionSet]) -> Cla
 
 struct Rules<'x> {
     extra: &'x [&'x FunctionSet],
+    /// Relations a standby cannot read (`None` when there are none: the common case costs one
+    /// branch per word).
+    relations: Option<&'x FunctionSet>,
     /// Whether a statement read so far uses COPY's sub-protocol.
     copy_protocol: std::cell::Cell<bool>,
 }
@@ -93,7 +105,8 @@ impl Rules<'_> {
             Some(Reason::Read) => self.scan_read(lexer),
             // Only planned, never run: nothing in it executes (not even its functions).
             Some(Reason::Write) if plan_only && is_plannable_write(lead) => {
-                skip_statement(lexer, Reason::Read)
+                // Planning still opens the relations, which a standby refuses for some.
+                self.scan_relations(lexer, Reason::Read)
             }
             Some(Reason::Write) if !plan_only && is(lead, "COPY") => {
                 let direction = copy_direction(lexer)?;
@@ -150,9 +163,9 @@ impl Rules<'_> {
                             Some(Token::Word(s, e)) => lexer.slice(s, e),
                             _ => &[],
                         };
-                        read_hazard(word, next_word, depth)
+                        read_hazard(word, next_word, depth).or_else(|| self.relation_hazard(word))
                     } else {
-                        None
+                        self.relation_hazard(word)
                     };
                     if let Some(found) = hazard {
                         verdict = escalate(verdict, found);
@@ -161,6 +174,41 @@ impl Rules<'_> {
                 Token::Other | Token::Semicolon => {}
             }
             current = next;
+        }
+    }
+}
+
+impl Rules<'_> {
+    /// Whether `word` names a relation a standby cannot read. Any word counts (a column that
+    /// shares the name only costs a read on the primary); only the last part of a qualified
+    /// name is compared, case-insensitively, as for functions.
+    fn relation_hazard(&self, word: &[u8]) -> Option<Reason> {
+        let relations = self.relations?;
+        functions::is_listed(word, relations).then_some(Reason::PrimaryOnlyRelation)
+    }
+
+    /// Skips to the end of the statement, answering `reason` unless it names a relation a
+    /// standby cannot read.
+    fn scan_relations(
+        &self,
+        lexer: &mut Lexer<'_>,
+        reason: Reason,
+    ) -> Result<(Option<Reason>, bool), Unterminated> {
+        if self.relations.is_none() {
+            return skip_statement(lexer, reason);
+        }
+        let mut verdict = reason;
+        loop {
+            match lexer.next_token()? {
+                None => return Ok((Some(verdict), true)),
+                Some(Token::Semicolon) => return Ok((Some(verdict), false)),
+                Some(Token::Word(s, e) | Token::Quoted(s, e)) => {
+                    if let Some(found) = self.relation_hazard(lexer.slice(s, e)) {
+                        verdict = escalate(verdict, found);
+                    }
+                }
+                Some(_) => {}
+            }
         }
     }
 }

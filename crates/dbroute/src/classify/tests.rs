@@ -240,3 +240,54 @@ fn hints_force_the_primary_but_never_a_replica() {
     ];
     check(&cases, Postgres);
 }
+
+#[test]
+fn relations_a_standby_cannot_read_go_to_the_primary() {
+    let classifier = Classifier::new(Postgres).with_cache(64);
+    let cases = [
+        "SELECT * FROM job_queue",
+        "SELECT count(*) FROM public.job_queue WHERE id > 1",
+        "select * from JOB_QUEUE",
+        "SELECT * FROM \"job_queue\"",
+        "SELECT * FROM users u JOIN pending_jobs p ON p.user_id = u.id",
+        "TABLE job_queue",
+        "WITH q AS (SELECT * FROM job_queue) SELECT * FROM q",
+        "COPY job_queue TO STDOUT",
+        // Planning opens the relation too.
+        "EXPLAIN SELECT * FROM job_queue",
+        "EXPLAIN INSERT INTO job_queue VALUES (1)",
+        "EXPLAIN UPDATE users SET n = 1 FROM pending_jobs",
+    ];
+    let reads = [
+        "SELECT * FROM jobs",
+        "SELECT 'job_queue' AS name",
+        "SELECT * FROM job_queue_archive",
+        "EXPLAIN INSERT INTO jobs VALUES (1)",
+    ];
+    for sql in cases.iter().chain(&reads) {
+        assert!(
+            classifier.classify(sql).is_read(),
+            "nothing learnt yet: {sql}"
+        );
+    }
+    classifier.set_primary_only_relations(["job_queue", "Pending_Jobs"]);
+    assert_eq!(classifier.primary_only_relation_count(), 2);
+    for sql in cases {
+        assert_eq!(
+            classifier.classify(sql).reason(),
+            Reason::PrimaryOnlyRelation,
+            "{sql}"
+        );
+    }
+    for sql in reads {
+        assert!(classifier.classify(sql).is_read(), "{sql}");
+    }
+    // Stronger reasons are kept; learning functions keeps the relations.
+    let locking = classifier.classify("SELECT * FROM job_queue FOR UPDATE");
+    assert!(!locking.is_read());
+    classifier.set_volatile_functions(["touch"]);
+    assert!(!classifier.classify("SELECT * FROM job_queue").is_read());
+    classifier.set_primary_only_relations(Vec::<String>::new());
+    assert!(classifier.classify("SELECT * FROM job_queue").is_read());
+    assert!(!classifier.classify("SELECT touch()").is_read());
+}

@@ -1,5 +1,7 @@
-//! What the router learns from the primary's catalog (PostgreSQL's user-defined `VOLATILE`
-//! functions), and keeping it current.
+//! What the router learns from the primary's catalog, and keeping it current: PostgreSQL's
+//! user-defined `VOLATILE` functions, and the relations a hot standby cannot read (unlogged
+//! tables and sequences, and views whose definition calls a writing function or reads such a
+//! relation, however deeply nested).
 //!
 //! The catalog is loaded when the router connects, and becomes stale whenever schema may have
 //! changed: DDL that committed through the router, a session or a transaction, or a raw
@@ -7,12 +9,15 @@
 //! catalog is reloaded before the next statement is routed, or, after a commit, right away on
 //! the committing connection. The check on the hot path is two atomic loads.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Serialize;
 use sqlx::Executor;
 
 use super::Router;
-use crate::backend::Backend;
+use crate::backend::{Backend, CatalogRows};
+use crate::classify::function_set;
 
 /// Generations of the catalog: wanted moves on at each change, loaded catches up.
 #[derive(Debug)]
@@ -78,6 +83,31 @@ where
     /// # Ok(()) }
     /// ```
     pub async fn refresh_volatile_functions(&self) -> Result<usize, sqlx::Error> {
+        Ok(self.refresh_catalog().await?.volatile_functions)
+    }
+
+    /// Reloads everything the router learns from the primary's catalog: the user-defined
+    /// `VOLATILE` functions (see [`refresh_volatile_functions`](Self::refresh_volatile_functions))
+    /// and the relations a hot standby cannot read, so that a read naming one goes to the
+    /// primary ([`Reason::PrimaryOnlyRelation`](crate::Reason::PrimaryOnlyRelation)): unlogged
+    /// tables and sequences (a standby refuses even to plan a statement naming one), and views
+    /// whose definition calls a writing function (built in, configured or `VOLATILE`) or reads
+    /// such a relation, however deeply nested. Cached decisions are forgotten.
+    ///
+    /// Like the functions, they are loaded at connect time and after schema changes that run
+    /// through the router; names compare without their schema, so a table that shares a name
+    /// with an unlogged one is read on the primary too.
+    ///
+    /// ```no_run
+    /// # async fn demo(router: &dbroute::PgRouter) -> Result<(), sqlx::Error> {
+    /// let known = router.refresh_catalog().await?;
+    /// println!(
+    ///     "{} volatile functions and {} primary-only relations",
+    ///     known.volatile_functions, known.primary_only_relations
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub async fn refresh_catalog(&self) -> Result<CatalogCounts, sqlx::Error> {
         self.load_catalog(&self.primary_engine().pool).await
     }
 
@@ -110,34 +140,127 @@ where
         }
     }
 
-    async fn load_catalog<'c, E>(&self, executor: E) -> Result<usize, sqlx::Error>
+    async fn load_catalog<'c, E>(&self, executor: E) -> Result<CatalogCounts, sqlx::Error>
     where
         E: 'c + Executor<'c, Database = DB>,
     {
         let catalog = self.catalog();
         let generation = catalog.wanted.load(Ordering::Acquire);
-        let names = DB::volatile_functions(executor).await?;
-        let count = names.as_ref().map_or(0, Vec::len);
-        if let Some(names) = names {
-            self.classifier().set_volatile_functions(&names);
+        let mut counts = CatalogCounts::default();
+        if let Some(rows) = DB::catalog(executor).await? {
+            let classifier = self.classifier();
+            // The new functions first: which views write depends on them.
+            classifier.set_volatile_functions(&rows.volatile_functions);
+            let relations =
+                primary_only_relations(&rows, |definition| classifier.runs_writes(definition));
+            classifier.learn(
+                function_set(&rows.volatile_functions),
+                function_set(&relations),
+            );
+            counts = CatalogCounts {
+                volatile_functions: classifier.volatile_function_count(),
+                primary_only_relations: classifier.primary_only_relation_count(),
+            };
             tracing::info!(
-                count,
-                "loaded volatile functions from the primary's catalog"
+                volatile_functions = counts.volatile_functions,
+                primary_only_relations = counts.primary_only_relations,
+                "loaded the primary's catalog"
             );
         }
         catalog.loaded.fetch_max(generation, Ordering::AcqRel);
-        Ok(count)
+        Ok(counts)
     }
 
     fn give_up_loading(&self, error: &sqlx::Error) {
         let catalog = self.catalog();
         tracing::warn!(
             %error,
-            "cannot load the primary's catalog; routing with the functions known so far until \
-             the next schema change or refresh_volatile_functions()"
+            "cannot load the primary's catalog; routing with the functions and relations known \
+             so far until the next schema change or refresh_catalog()"
         );
         catalog
             .loaded
             .fetch_max(catalog.wanted.load(Ordering::Acquire), Ordering::AcqRel);
+    }
+}
+
+/// How much [`Router::refresh_catalog`] learnt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CatalogCounts {
+    /// User-defined `VOLATILE` functions: a read calling one goes to the primary.
+    pub volatile_functions: usize,
+    /// Relation names a hot standby cannot read: a read naming one goes to the primary.
+    pub primary_only_relations: usize,
+}
+
+/// The names of the relations a standby cannot read: the unlogged ones, and every view whose
+/// definition `writes` (calls a writing function) or that reads such a relation (to a fixed
+/// point, so views of views count).
+fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut refused: HashSet<i64> = rows.unlogged.iter().map(|(id, _)| *id).collect();
+    refused.extend(
+        rows.views
+            .iter()
+            .filter(|(_, _, definition)| writes(definition))
+            .map(|(view, _, _)| *view),
+    );
+    loop {
+        let before = refused.len();
+        for (view, read) in &rows.view_reads {
+            if refused.contains(read) {
+                refused.insert(*view);
+            }
+        }
+        if refused.len() == before {
+            break;
+        }
+    }
+    let unlogged = rows.unlogged.iter().map(|(id, name)| (id, name));
+    let views = rows.views.iter().map(|(id, name, _)| (id, name));
+    let mut names: Vec<String> = unlogged
+        .chain(views)
+        .filter(|(id, _)| refused.contains(id))
+        .map(|(_, name)| name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: i64, name: &str, definition: &str) -> (i64, String, String) {
+        (id, name.to_owned(), definition.to_owned())
+    }
+
+    #[test]
+    fn unlogged_relations_and_the_views_over_them_or_over_writing_functions() {
+        let rows = CatalogRows {
+            volatile_functions: vec![],
+            unlogged: vec![(1, "queue".to_owned())],
+            views: vec![
+                view(10, "pending", "SELECT id FROM queue"),
+                view(11, "recent", "SELECT now()"),
+                view(12, "ids", "SELECT nextval('s')"),
+                view(13, "nested", "SELECT id FROM pending"),
+            ],
+            // nested -> pending -> queue; recent reads a logged table.
+            view_reads: vec![(13, 10), (10, 1), (11, 2)],
+        };
+        let names = primary_only_relations(&rows, |definition| definition.contains("nextval"));
+        assert_eq!(names, ["ids", "nested", "pending", "queue"]);
+    }
+
+    #[test]
+    fn nothing_refused_nothing_listed() {
+        let rows = CatalogRows {
+            views: vec![view(10, "v", "SELECT lower(x) FROM t")],
+            view_reads: vec![(10, 2)],
+            ..CatalogRows::default()
+        };
+        assert!(primary_only_relations(&rows, |_| false).is_empty());
     }
 }

@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{Executor, Pool};
 
+pub use catalog::CatalogCounts;
 pub use consistency::ConsistencyStats;
 pub(crate) use consistency::PendingWrite;
 pub use explain::{Destination, Explanation};

@@ -2,6 +2,7 @@
 //! started by `dbroute-test-cluster` for this test binary. Where a statement ran is asked of
 //! the server (`inet_server_port()`, `pg_is_in_recovery()`), never taken from the router.
 
+mod catalog_relations;
 mod corpus_on_standby;
 mod issue_6;
 mod reference_examples;
@@ -24,7 +25,7 @@ pub(crate) enum Node {
 }
 
 impl Node {
-    fn is_replica(self) -> bool {
+    pub(crate) fn is_replica(self) -> bool {
         matches!(self, Node::Replica(_))
     }
 }

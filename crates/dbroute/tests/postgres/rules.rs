@@ -98,14 +98,21 @@ async fn select_into_and_multi_statement_text_run_on_the_primary() {
         .execute(&router)
         .await
         .expect("SELECT INTO ran on the primary");
-    // MERGE (PostgreSQL 15 has no MERGE ... RETURNING): a standby would refuse it.
-    sqlx::query(sql(format!(
-        "MERGE INTO {t} USING (SELECT 1 AS id) s ON {t}.id = s.id \
-         WHEN NOT MATCHED THEN INSERT (note) VALUES ('merged')"
-    )))
-    .execute(&router)
-    .await
-    .expect("MERGE ran on the primary");
+    // MERGE (PostgreSQL 15 has no MERGE ... RETURNING, 13 and 14 no MERGE at all): a standby
+    // would refuse it.
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&router)
+        .await
+        .unwrap();
+    if version >= 150_000 {
+        sqlx::query(sql(format!(
+            "MERGE INTO {t} USING (SELECT 1 AS id) s ON {t}.id = s.id \
+             WHEN NOT MATCHED THEN INSERT (note) VALUES ('merged')"
+        )))
+        .execute(&router)
+        .await
+        .expect("MERGE ran on the primary");
+    }
     // A read followed by a write in one text: the primary (a standby would refuse it).
     sqlx::raw_sql(sql(format!(
         "SELECT 1; INSERT INTO {t} (note) VALUES ('multi')"
