@@ -5,7 +5,9 @@
 #            use) vs through `&PgRouter` (crates/dbroute/examples/statement_cost.rs);
 #   sea-orm: `Entity::find_by_id(..).one(&db)` on a DatabaseConnection to the replica (without
 #            the ping) vs through a SeaRouter (crates/dbroute-sea-orm/examples/statement_cost.rs).
-# `./scripts/statement-cost.sh [sqlx|sea-orm]` (both without an argument). Needs valgrind and
+#   observability: the router's statement with tracing spans and/or the metrics feature on.
+# `./scripts/statement-cost.sh [sqlx|sea-orm|observability]` (sqlx and sea-orm without an
+# argument). Needs valgrind and
 # the PostgreSQL server binaries (./scripts/test.sh installs the latter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +15,9 @@ command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install va
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-measure() { # package, then the modes to compare
+measure() { # package, then the modes to compare ($FEATURES: cargo features to build with)
   local package=$1; shift
-  cargo build -q --release -p "$package" --example statement_cost
+  cargo build -q --release -p "$package" --example statement_cost ${FEATURES:+--features "$FEATURES"}
   local bin=target/release/examples/statement_cost
   for mode in "$@"; do
     local counts=()
@@ -30,7 +32,12 @@ measure() { # package, then the modes to compare
 
 case "${1:-both}" in
   sqlx) measure dbroute direct unpinged router ;;
+  observability)
+    # The same router statement with tracing spans enabled, then through the metrics
+    # feature (without and with a recorder), then both.
+    measure dbroute router router-spans
+    FEATURES=metrics measure dbroute router router-metrics router-both ;;
   sea-orm) measure dbroute-sea-orm unpinged router ;;
   both) measure dbroute direct unpinged router; measure dbroute-sea-orm unpinged router ;;
-  *) echo "usage: $0 [sqlx|sea-orm]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sqlx|sea-orm|observability]" >&2; exit 2 ;;
 esac

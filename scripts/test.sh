@@ -42,3 +42,16 @@ if [ "$#" -eq 0 ] && [ "$majors" != "none" ]; then
   # shellcheck disable=SC2086
   scripts/pg-majors.sh $majors
 fi
+
+# The `metrics` feature, against a real recorder (a second build of dbroute with the feature).
+if [ "$#" -eq 0 ]; then
+  echo "==> cargo test -p dbroute --features metrics --test metrics"
+  cargo test -p dbroute --features metrics --test metrics
+fi
+
+# PostgreSQL's regression suite replayed on a real primary and scored against its standby:
+# no refused statement may go to a replica (scripts/regress-offload.sh; ~4 minutes).
+if [ "$#" -eq 0 ] && [ "${DBROUTE_REGRESS_OFFLOAD:-1}" != 0 ]; then
+  echo "==> scripts/regress-offload.sh"
+  scripts/regress-offload.sh
+fi

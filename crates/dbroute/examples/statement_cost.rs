@@ -7,6 +7,9 @@
 //! same prepared SELECT `N` times on the replica's own pool (`MODE=direct`: sqlx's defaults,
 //! which ping each connection before use; `MODE=unpinged`: without that ping, as the router's
 //! replica pools are) or through a router whose read group is that replica (`MODE=router`).
+//! Observability switched on: `MODE=router-spans` (a `tracing` subscriber that enables every
+//! `dbroute::statement` span), `MODE=router-metrics` (built with `--features metrics`: a
+//! recorder with atomic counters, gauges and histograms), `MODE=router-both`.
 //! Only `statements` is counted.
 
 use std::hint::black_box;
@@ -35,6 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "2000".into())
         .parse()?;
     let mode = std::env::var("MODE").unwrap_or_else(|_| "router".into());
+    // Installed before the router is built: metric handles are registered then.
+    let _spans = (mode.ends_with("spans") || mode.ends_with("both")).then(observe::spans);
+    if mode.ends_with("metrics") || mode.ends_with("both") {
+        observe::metrics()?;
+    }
     let cluster = Cluster::start(1)?;
     let replica = cluster.replicas()[0].url();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -62,4 +70,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
+}
+
+/// The observability a user would switch on, as cheap as a real one gets.
+mod observe {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// A subscriber with every `dbroute::statement` span enabled (the registry stores each
+    /// span and its fields, as any real subscriber does); the guard keeps it installed.
+    pub(crate) fn spans() -> tracing::subscriber::DefaultGuard {
+        let filter = Targets::new().with_target(dbroute::STATEMENT_TARGET, tracing::Level::DEBUG);
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(filter))
+    }
+
+    /// A recorder whose handles are atomics (what an exporter's handles cost at least).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metrics() -> Result<(), Box<dyn std::error::Error>> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, SharedString, Unit};
+
+        struct Sum(AtomicU64);
+
+        impl metrics::HistogramFn for Sum {
+            fn record(&self, value: f64) {
+                self.0.fetch_add(value.to_bits() >> 40, Ordering::Relaxed);
+            }
+        }
+
+        struct Atomics;
+
+        impl metrics::Recorder for Atomics {
+            fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+            fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+            fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+            fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+                Counter::from_arc(Arc::new(AtomicU64::new(0)))
+            }
+            fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+                Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+            }
+            fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+                Histogram::from_arc(Arc::new(Sum(AtomicU64::new(0))))
+            }
+        }
+
+        metrics::set_global_recorder(Atomics).map_err(|e| e.to_string().into())
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) fn metrics() -> Result<(), Box<dyn std::error::Error>> {
+        Err("MODE=router-metrics needs `--features metrics`".into())
+    }
 }

@@ -145,12 +145,16 @@ pub struct Probe {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[allow(unreachable_pub)]
 pub struct CatalogRows {
-    /// User-defined functions declared `VOLATILE`.
-    pub(crate) volatile_functions: Vec<String>,
+    /// User-defined functions declared `VOLATILE`, one entry per overload: name, and its body
+    /// when it is written in SQL (`LANGUAGE sql` with a text body).
+    pub(crate) volatile_functions: Vec<(String, Option<String>)>,
     /// Relations a standby cannot read at all (unlogged tables and sequences): oid and name.
     pub(crate) unlogged: Vec<(i64, String)>,
-    /// Every view outside the system schemas: oid, name and definition (a `SELECT`).
-    pub(crate) views: Vec<(i64, String, String)>,
+    /// Every view outside the system schemas: oid and name.
+    pub(crate) views: Vec<(i64, String)>,
+    /// Functions a view's definition calls (directly or as an operator's implementation):
+    /// view oid and function name.
+    pub(crate) view_calls: Vec<(i64, String)>,
     /// Relations a view's definition reads: view oid and relation oid.
     pub(crate) view_reads: Vec<(i64, i64)>,
 }
@@ -264,13 +268,13 @@ mod postgres {
                 let rows: Vec<(String, String, i64, i64, Option<String>)> =
                     sqlx::query_as(CATALOG).fetch_all(executor).await?;
                 let mut catalog = CatalogRows::default();
-                for (kind, name, id, of, definition) in rows {
+                for (kind, name, id, of, body) in rows {
+                    let body = body.filter(|b| !b.trim().is_empty());
                     match kind.as_str() {
-                        "function" => catalog.volatile_functions.push(name),
+                        "function" => catalog.volatile_functions.push((name, body)),
                         "unlogged" => catalog.unlogged.push((id, name)),
-                        "view" => catalog
-                            .views
-                            .push((id, name, definition.unwrap_or_default())),
+                        "view" => catalog.views.push((id, name)),
+                        "calls" => catalog.view_calls.push((id, name)),
                         _ => catalog.view_reads.push((id, of)),
                     }
                 }
@@ -326,14 +330,18 @@ mod postgres {
     /// as `random()` are safe on a replica; the built-in ones that are not are in dbroute's
     /// own list.
     /// In one round trip (the executor may be a single connection): user-defined `VOLATILE`
-    /// functions; unlogged relations (a standby refuses to open them, even to plan); views
-    /// with their definitions (what they call is read from the text: calls of built-in
-    /// functions leave no trace in `pg_depend`); and, from the dependencies of each view's
-    /// `ON SELECT` rule, the relations it reads.
+    /// functions (with the body of those written in SQL); unlogged relations (a standby refuses to open them, even to plan); the views
+    /// outside the system schemas; the functions each view's `ON SELECT` rule calls, read from
+    /// the rule's stored tree (function and operator-implementation ids: calls of built-in
+    /// functions leave no trace in `pg_depend`); and, from the rule's dependencies, the
+    /// relations it reads. Only catalogs are read: no lock on any view (`pg_get_viewdef` would
+    /// take one, and wait behind a migration's DDL).
     const CATALOG: &str = "\
-        SELECT DISTINCT 'function', p.proname::text, 0::int8, 0::int8, NULL::text \
+        SELECT 'function', p.proname::text, 0::int8, 0::int8, \
+          CASE WHEN l.lanname = 'sql' THEN p.prosrc END \
         FROM pg_catalog.pg_proc p \
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+        JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
         WHERE p.provolatile = 'v' AND p.prokind <> 'p' \
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
@@ -341,11 +349,21 @@ mod postgres {
         SELECT 'unlogged', c.relname::text, c.oid::int8, 0, NULL FROM pg_catalog.pg_class c \
         WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p', 'S') \
         UNION ALL \
-        SELECT 'view', c.relname::text, c.oid::int8, 0, pg_catalog.pg_get_viewdef(c.oid) \
+        SELECT 'view', c.relname::text, c.oid::int8, 0, NULL \
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
         WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
         UNION ALL \
-        SELECT DISTINCT 'reads', '', r.ev_class::int8, d.refobjid::int8, NULL \
+        SELECT DISTINCT 'calls', p.proname::text, r.ev_class::int8, 0, NULL::text \
+        FROM pg_catalog.pg_rewrite r \
+        JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        CROSS JOIN LATERAL pg_catalog.regexp_matches(r.ev_action::text, \
+          ':(?:funcid|opfuncid) ([0-9]+)', 'g') AS m(ids) \
+        JOIN pg_catalog.pg_proc p ON p.oid = m.ids[1]::oid \
+        WHERE r.ev_type = '1' AND c.relkind = 'v' \
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+        UNION ALL \
+        SELECT DISTINCT 'reads', '', r.ev_class::int8, d.refobjid::int8, NULL::text \
         FROM pg_catalog.pg_rewrite r \
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass \
           AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass \

@@ -18,12 +18,16 @@ use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::{Either, Error, Execute, Executor, SqlStr};
 use std::sync::Arc;
+use std::time::Instant;
+use tracing::Span;
 
 use crate::backend::Backend;
 use crate::consistency::Need;
+use crate::observe;
 use crate::policy::{Decision, GroupId, RouteReason, SessionState, Target};
 use crate::router::{Engine, GroupHandle, NoSuchGroup, PendingWrite, Router, is_connection_error};
 use crate::session::{LevelId, Locked, Session, Transaction, Unit};
+use crate::stats::ErrorKind;
 
 /// A query taken apart so its SQL can be read before it is executed.
 pub(crate) struct Routed<DB: Database> {
@@ -231,25 +235,38 @@ where
             }
             .boxed();
         }
-        match self.route(routed.text()) {
-            Err(error) => futures_util::future::ready(Err((*error).into())).boxed(),
-            Ok(Route::Engine(on)) => optional_on_engine::<DB>(on, routed).boxed(),
-            Ok(Route::Unit(unit)) => async move {
-                let mut locked = unit.lock().await?;
-                let (decision, _) = self.decide(routed.text())?;
-                if decision.target != Target::Unit {
-                    drop(locked);
-                    return self.fetch_optional(routed).await;
-                }
-                self.open(&mut locked).await?;
-                log_unit(&unit, &decision);
-                let statement = locked.count_statement(decision.classification);
-                let result = locked.connection()?.fetch_optional(routed).await;
-                unit.served(decision.reason, &result);
-                locked.record(statement, &result);
-                result
+        let span = observe::statement_span(routed.text(), router.trace_statement_text());
+        match span.in_scope(|| self.route(routed.text())) {
+            Err(error) => {
+                span.record("error", tracing::field::display(&error));
+                futures_util::future::ready(Err((*error).into())).boxed()
             }
-            .boxed(),
+            Ok(Route::Engine(on)) => {
+                on.trace(&span);
+                observe::future_in(optional_on_engine::<DB>(on, routed, span.clone()), span)
+            }
+            Ok(Route::Unit(unit)) => {
+                let traced = span.clone();
+                let statement = async move {
+                    let mut locked = unit.lock().await?;
+                    let (decision, _) = self.decide(routed.text())?;
+                    if decision.target != Target::Unit {
+                        drop(locked);
+                        return self.fetch_optional(routed).await;
+                    }
+                    trace_unit(&traced, &unit, &decision);
+                    self.open(&mut locked).await?;
+                    log_unit(&unit, &decision);
+                    let statement = locked.count_statement(decision.classification);
+                    let started = Instant::now();
+                    let result = locked.connection()?.fetch_optional(routed).await;
+                    unit.served(decision.reason, &result, started);
+                    trace_outcome(&traced, 1, result.as_ref().err());
+                    locked.record(statement, &result);
+                    result
+                };
+                observe::future_in(statement, span)
+            }
         }
     }
 
@@ -269,10 +286,33 @@ where
                 Ok(())
             });
         }
-        match self.route(routed.text()) {
-            Err(error) => futures_util::stream::once(async move { Err((*error).into()) }).boxed(),
-            Ok(Route::Engine(on)) => many_on_engine::<DB>(on, routed),
-            Ok(Route::Unit(unit)) => Box::pin(sqlx_core::try_stream! {
+        let span = observe::statement_span(routed.text(), router.trace_statement_text());
+        match span.in_scope(|| self.route(routed.text())) {
+            Err(error) => {
+                span.record("error", tracing::field::display(&error));
+                futures_util::stream::once(async move { Err((*error).into()) }).boxed()
+            }
+            Ok(Route::Engine(on)) => {
+                on.trace(&span);
+                observe::stream_in(many_on_engine::<DB>(on, routed, span.clone()), span)
+            }
+            Ok(Route::Unit(unit)) => {
+                observe::stream_in(self.many_in_unit(unit, routed, span.clone()), span)
+            }
+        }
+    }
+
+    /// Runs one statement in `unit` for all its results (see [`fetch_many`](Self::fetch_many)).
+    fn many_in_unit<'e>(
+        self,
+        unit: Arc<Unit<DB>>,
+        routed: Routed<DB>,
+        span: Span,
+    ) -> BoxStream<'e, Result<Step<DB>, Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(sqlx_core::try_stream! {
                 let mut locked = unit.lock().await?;
                 let (decision, _) = self.decide(routed.text())?;
                 if decision.target != Target::Unit {
@@ -283,9 +323,11 @@ where
                     }
                     return Ok(());
                 }
+                trace_unit(&span, &unit, &decision);
                 self.open(&mut locked).await?;
                 log_unit(&unit, &decision);
                 let statement = locked.count_statement(decision.classification);
+                let started = Instant::now();
                 let mut outcome = Ok(());
                 {
                     let mut steps = locked.connection()?.fetch_many(routed);
@@ -299,11 +341,11 @@ where
                         }
                     }
                 }
-                unit.served(decision.reason, &outcome);
+                unit.served(decision.reason, &outcome, started);
+                trace_outcome(&span, 1, outcome.as_ref().err());
                 locked.record(statement, &outcome);
                 outcome
-            }),
-        }
+        })
     }
 
     /// Prepares where the statement would run: a unit's open transaction sees the tables it
@@ -368,6 +410,7 @@ where
 async fn optional_on_engine<DB: Backend>(
     mut on: On<'_, DB>,
     mut routed: Routed<DB>,
+    span: Span,
 ) -> Result<Option<DB::Row>, Error>
 where
     for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
@@ -384,7 +427,9 @@ where
             match connection {
                 Ok(mut connection) => {
                     on.engine.stats.served(on.reason);
+                    let started = Instant::now();
                     let row = connection.fetch_optional(routed).await;
+                    on.engine.stats.statement_took(started.elapsed());
                     if let Some(pending) = pending.take() {
                         settle_write::<DB>(router, &mut connection, pending, row.as_ref().err())
                             .await;
@@ -401,14 +446,20 @@ where
             }
         };
         let error = match outcome {
-            Ok(row) => break Ok(row),
+            Ok(row) => {
+                on.finished(&span, tried + 1, None);
+                break Ok(row);
+            }
             Err(error) => error,
         };
         on.failed(&error);
         tried += 1;
         match next_attempt(router, on.engine, on.group, &error, spare, tried) {
             Some((next, again)) => (on.engine, routed) = (next, again),
-            None => break Err(error),
+            None => {
+                on.finished(&span, tried, Some(&error));
+                break Err(error);
+            }
         }
     };
     if on.decision.classification.changes_schema() {
@@ -422,6 +473,7 @@ where
 fn many_on_engine<'e, DB: Backend>(
     on: On<'e, DB>,
     routed: Routed<DB>,
+    span: Span,
 ) -> BoxStream<'e, Result<Step<DB>, Error>>
 where
     for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
@@ -440,6 +492,7 @@ where
                 match connection {
                     Ok(mut connection) => {
                         on.engine.stats.served(on.reason);
+                        let started = Instant::now();
                         {
                             let mut steps = connection.fetch_many(routed);
                             while let Some(step) = steps.next().await {
@@ -455,6 +508,7 @@ where
                                 }
                             }
                         }
+                        on.engine.stats.statement_took(started.elapsed());
                         if let Some(pending) = pending.take() {
                             settle_write::<DB>(router, &mut connection, pending, failure.as_ref())
                                 .await;
@@ -470,6 +524,7 @@ where
                 (yielded, failure)
             };
             let Some(error) = failure else {
+                on.finished(&span, tried + 1, None);
                 break Ok(());
             };
             on.failed(&error);
@@ -477,7 +532,10 @@ where
             let spare = spare.filter(|_| !yielded);
             match next_attempt(router, on.engine, on.group, &error, spare, tried) {
                 Some((next, again)) => (on.engine, routed) = (next, again),
-                None => break Err(error),
+                None => {
+                    on.finished(&span, tried, Some(&error));
+                    break Err(error);
+                }
             }
         };
         if on.decision.classification.changes_schema() {
@@ -520,8 +578,35 @@ where
 
     /// The attempt failed on its engine: counted, and reported (see [`Router::engine_failed`]).
     fn failed(&self, error: &Error) {
-        self.engine.stats.failed();
+        self.engine.stats.failed(error);
         self.router.engine_failed(self.engine, error);
+    }
+
+    /// Records where the statement is bound, in its span (when enabled).
+    fn trace(&self, span: &Span) {
+        if span.is_disabled() {
+            return;
+        }
+        span.record("group", self.router.group_name(self.group));
+        span.record("role", self.router.role(self.group, self.engine));
+        span.record("engine", self.engine.name.as_str());
+        span.record("reason", self.reason.as_str());
+        span.record("causal", self.decision.causal);
+        if let Some(unit) = &self.unit {
+            span.record("unit", unit.label().as_str());
+        }
+    }
+
+    /// Records where the statement ended (a failover or a fallback to the primary moves it),
+    /// after `attempts`, and its error.
+    fn finished(&self, span: &Span, attempts: usize, error: Option<&Error>) {
+        if span.is_disabled() {
+            return;
+        }
+        span.record("engine", self.engine.name.as_str());
+        span.record("role", self.router.role(self.group, self.engine));
+        span.record("reason", self.reason.as_str());
+        trace_outcome(span, attempts, error);
     }
 }
 
@@ -588,6 +673,25 @@ where
 {
     router.catalog().mark_stale();
     router.ensure_catalog().await;
+}
+
+/// Records a statement of `unit`, in its span (when enabled).
+fn trace_unit<DB: Backend>(span: &Span, unit: &Unit<DB>, decision: &Decision) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("engine", unit.engine_name());
+    span.record("unit", unit.label().as_str());
+    span.record("in_transaction", unit.depth() > 0);
+    span.record("reason", decision.reason.as_str());
+}
+
+/// Records how many attempts a statement took and the kind of its error, if any.
+fn trace_outcome(span: &Span, attempts: usize, error: Option<&Error>) {
+    span.record("attempts", attempts);
+    if let Some(error) = error {
+        span.record("error", ErrorKind::of(error).as_str());
+    }
 }
 
 fn log_unit<DB: Backend>(unit: &Unit<DB>, decision: &Decision) {

@@ -64,6 +64,7 @@ mod error;
 mod executor;
 mod guard;
 mod health;
+mod observe;
 mod policy;
 pub mod router;
 pub mod scope;
@@ -85,6 +86,7 @@ pub use config::{
 pub use consistency::{Consistency, ConsistencyToken, TokenError};
 pub use error::{ConfigError, Error, Result, TomlError};
 pub use health::{EngineReport, EngineState, HealthReport, PoolReport};
+pub use observe::STATEMENT_TARGET;
 pub use policy::RouteReason;
 pub use router::{CatalogCounts, ConsistencyStats, Destination, Explanation, GroupHandle, Router};
 pub use scope::{
@@ -93,7 +95,7 @@ pub use scope::{
 };
 pub use select::RoutingStrategy;
 pub use session::{Session, Transaction, TransactionConnection};
-pub use stats::{EngineStats, ReasonCount, RouterStats};
+pub use stats::{EngineStats, ErrorCount, ErrorKind, LatencyStats, ReasonCount, RouterStats};
 
 /// A router for PostgreSQL.
 #[cfg(feature = "postgres")]

@@ -131,16 +131,27 @@ impl Classifier {
         self.learnt.load().relations.len()
     }
 
-    /// Whether `sql` would run a write or a writing function, with the functions this
-    /// classifier knows and regardless of the relations it names (how the router judges a
-    /// view's definition).
-    pub(crate) fn runs_writes(&self, sql: &str) -> bool {
-        let learnt = self.learnt.load();
+    /// Whether `sql` only reads, with `functions` in place of the learnt ones and `relations`
+    /// a standby cannot read (how the router judges a SQL function's body).
+    pub(crate) fn reads_only_with(
+        &self,
+        sql: &str,
+        functions: &FunctionSet,
+        relations: &FunctionSet,
+    ) -> bool {
         let known = rules::Known {
-            functions: &[&self.configured, &learnt.functions],
-            relations: None,
+            functions: &[&self.configured, functions],
+            relations: Some(relations),
         };
-        !rules::classify(sql, self.dialect, &known).is_read()
+        rules::classify(sql, self.dialect, &known).is_read()
+    }
+
+    /// Whether a call of `name` sends a read to the primary, with the functions this
+    /// classifier knows (how the router judges what a view calls).
+    pub(crate) fn is_write_function(&self, name: &str) -> bool {
+        let learnt = self.learnt.load();
+        let known = [&self.configured, &learnt.functions];
+        super::functions::is_write_function(name.as_bytes(), &known)
     }
 
     /// The dialect.

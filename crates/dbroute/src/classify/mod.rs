@@ -36,7 +36,7 @@
 //! | `SELECT ... INTO` (table creation, `OUTFILE`, `@var`) | primary | [`Reason::SelectInto`] |
 //! | a read calling `nextval`, `pg_advisory_lock`, `GET_LOCK`, ... | primary | [`Reason::WriteFunction`] |
 //! | a read (or a planned-only `EXPLAIN`) naming an unlogged table or a view that calls a writing function, from the primary's catalog | primary | [`Reason::PrimaryOnlyRelation`] |
-//! | `SELECT`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN` of a read, `EXPLAIN` of a write without `ANALYZE` (planned, not run), `COPY ... TO STDOUT` of a table or a read | replica | [`Reason::Read`] |
+//! | `SELECT`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN` without `ANALYZE` of anything it can plan (planned, not run: writes, locks and functions included), `COPY ... TO STDOUT` of a table or a read | replica | [`Reason::Read`] |
 //! | anything else | primary | [`Reason::Unrecognized`] |
 //!
 //! Text with several statements goes to a replica only when every statement is a read;
@@ -62,7 +62,7 @@ mod hash;
 mod lexer;
 mod rules;
 
-pub(crate) use functions::function_set;
+pub(crate) use functions::{FunctionSet, function_set};
 
 use std::fmt;
 

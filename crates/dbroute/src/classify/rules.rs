@@ -102,12 +102,11 @@ impl Rules<'_> {
             Lead::Other => return skip_statement(lexer, Reason::Unrecognized),
         };
         match statement_kind(lead) {
+            // Only planned, never run: nothing in it executes (volatile functions are never
+            // evaluated while planning; locks, `INTO` and data-modifying CTEs only act when
+            // run). Planning still opens the relations, which a standby refuses for some.
+            Some(_) if plan_only && is_plannable(lead) => self.scan_relations(lexer, Reason::Read),
             Some(Reason::Read) => self.scan_read(lexer),
-            // Only planned, never run: nothing in it executes (not even its functions).
-            Some(Reason::Write) if plan_only && is_plannable_write(lead) => {
-                // Planning still opens the relations, which a standby refuses for some.
-                self.scan_relations(lexer, Reason::Read)
-            }
             Some(Reason::Write) if !plan_only && is(lead, "COPY") => {
                 let direction = copy_direction(lexer)?;
                 self.copy_protocol
@@ -158,6 +157,7 @@ impl Rules<'_> {
                         // A call: `replace(...)` and MySQL's `insert(...)` are string functions.
                         functions::is_write_function(word, self.extra)
                             .then_some(Reason::WriteFunction)
+                            .or_else(|| self.reads_relations_by_name(word))
                     } else if matches!(token, Token::Word(..)) {
                         let next_word = match next {
                             Some(Token::Word(s, e)) => lexer.slice(s, e),
@@ -185,6 +185,19 @@ impl Rules<'_> {
     fn relation_hazard(&self, word: &[u8]) -> Option<Reason> {
         let relations = self.relations?;
         functions::is_listed(word, relations).then_some(Reason::PrimaryOnlyRelation)
+    }
+
+    /// Whether a call of `name` may read relations named by its arguments' text, or every
+    /// relation of a schema or database (`table_to_xml('t', ...)`, `query_to_xml('SELECT ...')`,
+    /// `database_to_xml(...)`, `ts_stat('SELECT ...')`): once the catalog lists relations a
+    /// standby cannot read, such a call goes to the primary (a standby refuses
+    /// `database_to_xml` as soon as the database holds one unlogged table).
+    fn reads_relations_by_name(&self, name: &[u8]) -> Option<Reason> {
+        self.relations?;
+        let lower = |b: &u8| b.to_ascii_lowercase();
+        let by_name = name.windows(7).any(|w| w.iter().map(lower).eq(*b"_to_xml"))
+            || name.eq_ignore_ascii_case(b"ts_stat");
+        by_name.then_some(Reason::PrimaryOnlyRelation)
     }
 
     /// Skips to the end of the statement, answering `reason` unless it names a relation a
@@ -360,10 +373,14 @@ fn copy_direction(lexer: &Lexer<'_>) -> Result<CopyDirection, Unterminated> {
 }
 
 /// The data-modifying statements whose plan `EXPLAIN` shows without running them.
-fn is_plannable_write(word: &[u8]) -> bool {
-    ["INSERT", "UPDATE", "DELETE", "MERGE"]
-        .iter()
-        .any(|keyword| is(word, keyword))
+/// Statements `EXPLAIN` plans without running them (`CREATE`: only `CREATE TABLE ... AS` and
+/// `CREATE MATERIALIZED VIEW` can be explained; any other is a syntax error everywhere).
+fn is_plannable(word: &[u8]) -> bool {
+    [
+        "SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE", "CREATE",
+    ]
+    .iter()
+    .any(|keyword| is(word, keyword))
 }
 
 fn is_statement_keyword(word: &[u8]) -> bool {

@@ -30,6 +30,19 @@ fn plain_reads_go_to_replicas() {
         ("EXPLAIN SELECT * FROM t", Reason::Read),
         // A plan without ANALYZE runs nothing: a standby answers it.
         ("EXPLAIN DELETE FROM t WHERE id = 1", Reason::Read),
+        // Planned only: nothing in it runs (a hot standby plans each of these).
+        ("EXPLAIN CREATE TABLE t AS SELECT 1", Reason::Read),
+        (
+            "EXPLAIN (COSTS off) CREATE MATERIALIZED VIEW m AS SELECT 1",
+            Reason::Read,
+        ),
+        ("EXPLAIN SELECT * FROM t FOR UPDATE", Reason::Read),
+        ("EXPLAIN SELECT nextval('s')", Reason::Read),
+        ("EXPLAIN SELECT 1 INTO t", Reason::Read),
+        (
+            "EXPLAIN (VERBOSE) WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            Reason::Read,
+        ),
         (
             "EXPLAIN VERBOSE INSERT INTO t SELECT nextval('s')",
             Reason::Read,
@@ -134,7 +147,13 @@ fn writes_and_their_disguises_go_to_the_primary() {
         ),
         // Only the plan of these writes: but what they are not is planned.
         ("EXPLAIN TRUNCATE t", Reason::Write),
-        ("EXPLAIN CREATE TABLE t AS SELECT 1", Reason::Ddl),
+        // Run, not planned: what runs decides.
+        ("EXPLAIN ANALYZE SELECT nextval('s')", Reason::WriteFunction),
+        (
+            "EXPLAIN (ANALYZE) SELECT * FROM t FOR UPDATE",
+            Reason::LockingRead,
+        ),
+        ("EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1", Reason::Ddl),
         ("EXPLAIN EXECUTE prepared_insert(1)", Reason::SessionCommand),
         (
             "EXPLAIN DELETE FROM t; DELETE FROM t",
@@ -290,4 +309,30 @@ fn relations_a_standby_cannot_read_go_to_the_primary() {
     classifier.set_primary_only_relations(Vec::<String>::new());
     assert!(classifier.classify("SELECT * FROM job_queue").is_read());
     assert!(!classifier.classify("SELECT touch()").is_read());
+}
+
+#[test]
+fn functions_that_read_relations_by_name_follow_the_catalog() {
+    let classifier = Classifier::new(Postgres);
+    let calls = [
+        "SELECT database_to_xml(true, true, '')",
+        "SELECT query_to_xml('SELECT * FROM job_queue', true, true, '')",
+        "SELECT pg_catalog.TABLE_TO_XMLSCHEMA('t', true, true, '')",
+        "SELECT * FROM ts_stat('SELECT tsv FROM docs')",
+    ];
+    for sql in calls {
+        assert!(
+            classifier.classify(sql).is_read(),
+            "no unlogged relation known: {sql}"
+        );
+    }
+    classifier.set_primary_only_relations(["job_queue"]);
+    for sql in calls {
+        assert_eq!(
+            classifier.classify(sql).reason(),
+            Reason::PrimaryOnlyRelation,
+            "{sql}"
+        );
+    }
+    assert!(classifier.classify("SELECT xmlelement(name a)").is_read());
 }

@@ -123,6 +123,13 @@ impl RoutingConfigBuilder {
         self
     }
 
+    /// Carries up to `bytes` of each statement's text (literals masked) in its tracing span;
+    /// `0` (the default) leaves it out. See the README's "Observability".
+    pub fn trace_statement_text(mut self, bytes: usize) -> Self {
+        self.config.trace_statement_text = bytes;
+        self
+    }
+
     /// Sets the classification cache's slots (`0` turns it off; default 4096).
     pub fn classification_cache(mut self, slots: usize) -> Self {
         self.config.classification_cache = slots;

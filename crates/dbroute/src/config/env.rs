@@ -39,6 +39,7 @@ impl RoutingConfig {
     /// | `DBROUTE_WRITE_FUNCTIONS` | comma-separated extra write functions |
     /// | `DBROUTE_LOAD_VOLATILE_FUNCTIONS` | `true` / `false` |
     /// | `DBROUTE_CLASSIFICATION_CACHE` | cache slots (`0` turns it off) |
+    /// | `DBROUTE_TRACE_STATEMENT_TEXT` | bytes of statement text in tracing spans (`0`: none) |
     /// | `DBROUTE_HEALTH_ENABLED`, `_INTERVAL`, `_PROBE_TIMEOUT`, `_RECOVER_AFTER` | [`HealthConfig`](super::HealthConfig) |
     /// | `DBROUTE_HEALTH_MAX_LAG_BYTES`, `_MAX_LAG_TIME` | `health.max_replica_lag` |
     /// | `DBROUTE_HEALTH_FALLBACK_TO_PRIMARY`, `_REQUIRE_ALL_ENGINES` | `true` / `false` |
@@ -126,6 +127,7 @@ fn apply(
             .extend(list(value).map(str::to_owned)),
         "LOAD_VOLATILE_FUNCTIONS" => config.load_volatile_functions = boolean(value)?,
         "CLASSIFICATION_CACHE" => config.classification_cache = number(value)? as usize,
+        "TRACE_STATEMENT_TEXT" => config.trace_statement_text = number(value)? as usize,
         "HEALTH_ENABLED" => config.health.enabled = boolean(value)?,
         "HEALTH_INTERVAL" => config.health.interval = duration(value)?,
         "HEALTH_PROBE_TIMEOUT" => config.health.probe_timeout = duration(value)?,

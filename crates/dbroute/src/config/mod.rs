@@ -127,6 +127,10 @@ pub struct RoutingConfig {
     pub health: HealthConfig,
     /// What reads must see of earlier writes: read-your-writes by replication position.
     pub consistency: ConsistencyConfig,
+    /// Carry up to this many bytes of each statement's SQL text in its `dbroute::statement`
+    /// tracing span (field `statement`), string literals masked as `'?'`; bound values never
+    /// appear. `0` (the default) leaves the text out.
+    pub trace_statement_text: usize,
 }
 
 impl Default for RoutingConfig {
@@ -147,6 +151,7 @@ impl Default for RoutingConfig {
             classification_cache: DEFAULT_CACHE_SLOTS,
             health: HealthConfig::default(),
             consistency: ConsistencyConfig::default(),
+            trace_statement_text: 0,
         }
     }
 }

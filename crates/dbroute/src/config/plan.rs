@@ -26,6 +26,7 @@ pub(crate) struct Plan {
     pub(crate) classification_cache: usize,
     pub(crate) health: super::HealthConfig,
     pub(crate) consistency: super::ConsistencyConfig,
+    pub(crate) trace_statement_text: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +105,7 @@ impl RoutingConfig {
             classification_cache: self.classification_cache,
             health: self.health,
             consistency: self.consistency.clone(),
+            trace_statement_text: self.trace_statement_text,
         })
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct Watched<DB: Backend> {
     /// Whether it replays the primary, so that its lag means something.
     pub(crate) measure_lag: bool,
     pub(crate) health: Arc<EngineHealth>,
+    /// Its counters, whose `metrics` gauges each probe updates.
+    pub(crate) stats: Arc<crate::stats::Counters>,
 }
 
 /// The running monitor; dropping it stops the task.
@@ -212,6 +214,7 @@ fn apply<DB: Backend>(
             if health.probe_failed(&error) {
                 tracing::warn!(engine = %watched.name, role, %error, "engine down: out of the rotation");
             }
+            watched.stats.metrics().health(health.is_up(), None);
             *next = Instant::now() + backoff(config.interval, health.failed_probes());
             return (None, false);
         }
@@ -230,6 +233,10 @@ fn apply<DB: Backend>(
         _ => None,
     };
     let (before, after) = health.probed(probe, lag, config);
+    watched
+        .stats
+        .metrics()
+        .health(after == EngineState::Up, lag);
     report_role(watched, was_in_recovery, probe.in_recovery);
     let back = before != EngineState::Up && after == EngineState::Up;
     match (before, after) {

@@ -17,7 +17,7 @@ use sqlx::Executor;
 
 use super::Router;
 use crate::backend::{Backend, CatalogRows};
-use crate::classify::function_set;
+use crate::classify::{FunctionSet, function_set};
 
 /// Generations of the catalog: wanted moves on at each change, loaded catches up.
 #[derive(Debug)]
@@ -149,14 +149,17 @@ where
         let mut counts = CatalogCounts::default();
         if let Some(rows) = DB::catalog(executor).await? {
             let classifier = self.classifier();
-            // The new functions first: which views write depends on them.
-            classifier.set_volatile_functions(&rows.volatile_functions);
+            // Every volatile function first: which views write depends on them (a view over a
+            // function shown below to only read stays on the primary: the safe side).
+            let volatile = rows.volatile_functions.iter().map(|(name, _)| name);
+            classifier.set_volatile_functions(volatile);
             let relations =
-                primary_only_relations(&rows, |definition| classifier.runs_writes(definition));
-            classifier.learn(
-                function_set(&rows.volatile_functions),
-                function_set(&relations),
-            );
+                primary_only_relations(&rows, |function| classifier.is_write_function(function));
+            let relations = function_set(&relations);
+            let functions = functions_that_may_write(&rows, |body, functions| {
+                classifier.reads_only_with(body, functions, &relations)
+            });
+            classifier.learn(functions, relations);
             counts = CatalogCounts {
                 volatile_functions: classifier.volatile_function_count(),
                 primary_only_relations: classifier.primary_only_relation_count(),
@@ -194,16 +197,53 @@ pub struct CatalogCounts {
     pub primary_only_relations: usize,
 }
 
-/// The names of the relations a standby cannot read: the unlogged ones, and every view whose
-/// definition `writes` (calls a writing function) or that reads such a relation (to a fixed
-/// point, so views of views count).
+/// The volatile functions a call of which must go to the primary: all of them, but those
+/// written in SQL whose every overload's body `reads_only` (given the functions still in the
+/// set: to a fixed point, so a SQL function calling a reading one is freed too, and one
+/// calling itself or a procedural one is not). PostgreSQL makes new functions `VOLATILE`
+/// unless told otherwise; a SQL function that only selects cannot write, whatever it is
+/// declared.
+fn functions_that_may_write(
+    rows: &CatalogRows,
+    reads_only: impl Fn(&str, &FunctionSet) -> bool,
+) -> FunctionSet {
+    let mut may_write = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
+    loop {
+        let freed: Vec<Box<str>> = may_write
+            .iter()
+            .filter(|name| {
+                let mut overloads = rows
+                    .volatile_functions
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .peekable();
+                overloads.peek().is_some()
+                    && overloads.all(|(_, body)| {
+                        body.as_deref()
+                            .is_some_and(|body| reads_only(body, &may_write))
+                    })
+            })
+            .cloned()
+            .collect();
+        if freed.is_empty() {
+            return may_write;
+        }
+        for name in freed {
+            may_write.remove(&name);
+        }
+    }
+}
+
+/// The names of the relations a standby cannot read: the unlogged ones, and every view that
+/// calls a function `writes` accepts or reads such a relation (to a fixed point, so views of
+/// views count).
 fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> Vec<String> {
     let mut refused: HashSet<i64> = rows.unlogged.iter().map(|(id, _)| *id).collect();
     refused.extend(
-        rows.views
+        rows.view_calls
             .iter()
-            .filter(|(_, _, definition)| writes(definition))
-            .map(|(view, _, _)| *view),
+            .filter(|(_, function)| writes(function))
+            .map(|(view, _)| *view),
     );
     loop {
         let before = refused.len();
@@ -217,7 +257,7 @@ fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> 
         }
     }
     let unlogged = rows.unlogged.iter().map(|(id, name)| (id, name));
-    let views = rows.views.iter().map(|(id, name, _)| (id, name));
+    let views = rows.views.iter().map(|(id, name)| (id, name));
     let mut names: Vec<String> = unlogged
         .chain(views)
         .filter(|(id, _)| refused.contains(id))
@@ -232,32 +272,75 @@ fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> 
 mod tests {
     use super::*;
 
-    fn view(id: i64, name: &str, definition: &str) -> (i64, String, String) {
-        (id, name.to_owned(), definition.to_owned())
+    #[test]
+    fn sql_functions_that_only_read_are_freed() {
+        let function = |name: &str, body: Option<&str>| (name.to_owned(), body.map(str::to_owned));
+        let rows = CatalogRows {
+            volatile_functions: vec![
+                function("total", Some("SELECT sum(x) FROM t")),
+                function("via_total", Some("SELECT total() + 1")),
+                function("bump", Some("UPDATE t SET x = x + 1 RETURNING x")),
+                function("via_bump", Some("SELECT bump()")),
+                function("looped", Some("SELECT looped()")),
+                function("plpgsql", None),
+                function("via_plpgsql", Some("SELECT plpgsql()")),
+                // One overload that writes keeps the name on the primary.
+                function("mixed", Some("SELECT 1")),
+                function("mixed", Some("DELETE FROM t")),
+            ],
+            ..CatalogRows::default()
+        };
+        // A stand-in for the classifier: a body reads unless it writes or calls a function
+        // still in the set.
+        let reads_only = |body: &str, functions: &FunctionSet| {
+            let lower = body.to_ascii_lowercase();
+            !lower.starts_with("update")
+                && !lower.starts_with("delete")
+                && !functions.iter().any(|f| lower.contains(&format!("{f}(")))
+        };
+        let mut may_write: Vec<String> = functions_that_may_write(&rows, reads_only)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        may_write.sort();
+        assert_eq!(
+            may_write,
+            [
+                "bump",
+                "looped",
+                "mixed",
+                "plpgsql",
+                "via_bump",
+                "via_plpgsql"
+            ]
+        );
+    }
+
+    fn named(rows: &[(i64, &str)]) -> Vec<(i64, String)> {
+        rows.iter()
+            .map(|(id, name)| (*id, (*name).to_owned()))
+            .collect()
     }
 
     #[test]
     fn unlogged_relations_and_the_views_over_them_or_over_writing_functions() {
         let rows = CatalogRows {
             volatile_functions: vec![],
-            unlogged: vec![(1, "queue".to_owned())],
-            views: vec![
-                view(10, "pending", "SELECT id FROM queue"),
-                view(11, "recent", "SELECT now()"),
-                view(12, "ids", "SELECT nextval('s')"),
-                view(13, "nested", "SELECT id FROM pending"),
-            ],
+            unlogged: named(&[(1, "queue")]),
+            views: named(&[(10, "pending"), (11, "recent"), (12, "ids"), (13, "nested")]),
+            view_calls: named(&[(11, "now"), (12, "nextval")]),
             // nested -> pending -> queue; recent reads a logged table.
             view_reads: vec![(13, 10), (10, 1), (11, 2)],
         };
-        let names = primary_only_relations(&rows, |definition| definition.contains("nextval"));
+        let names = primary_only_relations(&rows, |f| f == "nextval");
         assert_eq!(names, ["ids", "nested", "pending", "queue"]);
     }
 
     #[test]
     fn nothing_refused_nothing_listed() {
         let rows = CatalogRows {
-            views: vec![view(10, "v", "SELECT lower(x) FROM t")],
+            views: named(&[(10, "v")]),
+            view_calls: named(&[(10, "lower")]),
             view_reads: vec![(10, 2)],
             ..CatalogRows::default()
         };

@@ -126,6 +126,8 @@ struct Inner<DB: Backend> {
     /// The background probes; dropped with the router, which stops them.
     monitor: Option<Monitor>,
     consistency: ConsistencyState,
+    /// Bytes of statement text in tracing spans (`0`: none).
+    trace_statement_text: usize,
 }
 
 struct Group<DB: Backend> {
@@ -217,13 +219,15 @@ impl<DB: Backend> Router<DB> {
                 .engines
                 .iter()
                 .map(|e| {
+                    let primary = index == plan.default_group;
+                    let shown_role = engine_role(primary, group.writable);
                     Ok(Engine {
                         name: e.name.clone(),
                         shown_url: e.url.redacted(),
                         pool: lazy_pool::<DB>(e, role)?,
-                        primary: index == plan.default_group,
+                        primary,
                         health: Arc::new(EngineHealth::new(Arc::clone(&health))),
-                        stats: Arc::default(),
+                        stats: Arc::new(Counters::new(&group.name, &e.name, shown_role)),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -261,6 +265,7 @@ impl<DB: Backend> Router<DB> {
             health: plan.health,
             monitor: None,
             consistency,
+            trace_statement_text: plan.trace_statement_text,
         }))
     }
 
@@ -299,6 +304,15 @@ impl<DB: Backend> Router<DB> {
             Arc::new(GroupHealth::default()),
         );
         let engine = |name: String, pool, primary: bool| Engine {
+            stats: Arc::new(Counters::new(
+                if primary {
+                    crate::config::DEFAULT_GROUP
+                } else {
+                    crate::config::READ_GROUP
+                },
+                &name,
+                engine_role(primary, primary),
+            )),
             name,
             shown_url: "(a pool given to Router::from_pools)".to_owned(),
             pool,
@@ -307,7 +321,6 @@ impl<DB: Backend> Router<DB> {
                 true => &primary_health,
                 false => &replica_health,
             }))),
-            stats: Arc::default(),
         };
         let replicas: Vec<Engine<DB>> = replicas
             .into_iter()
@@ -345,6 +358,7 @@ impl<DB: Backend> Router<DB> {
             health: HealthConfig::default(),
             monitor: None,
             consistency,
+            trace_statement_text: 0,
         })
     }
 
@@ -569,12 +583,8 @@ impl<DB: Backend> Router<DB> {
 
     /// An engine's role, for reports: `"primary"`, `"writer"` (a writable group's) or
     /// `"replica"`.
-    fn role(&self, group: GroupId, engine: &Engine<DB>) -> &'static str {
-        match (engine.primary, self.inner.writable[group]) {
-            (true, _) => "primary",
-            (false, true) => "writer",
-            (false, false) => "replica",
-        }
+    pub(crate) fn role(&self, group: GroupId, engine: &Engine<DB>) -> &'static str {
+        engine_role(engine.primary, self.inner.writable[group])
     }
 
     pub(crate) fn log_route(&self, engine: &Engine<DB>, group: GroupId, decision: &Decision) {
@@ -587,8 +597,22 @@ impl<DB: Backend> Router<DB> {
         );
     }
 
+    /// Bytes of statement text its tracing spans carry.
+    pub(crate) fn trace_statement_text(&self) -> usize {
+        self.inner.trace_statement_text
+    }
+
     pub(crate) fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+}
+
+/// How an engine is shown in reports, stats and metrics.
+fn engine_role(primary: bool, writable_group: bool) -> &'static str {
+    match (primary, writable_group) {
+        (true, _) => "primary",
+        (false, true) => "writer",
+        (false, false) => "replica",
     }
 }
 

@@ -139,11 +139,18 @@ impl<DB: Backend> Unit<DB> {
         &self.engine
     }
 
-    /// One of its statements ran on its engine for `reason`, with `outcome`: counted.
-    pub(crate) fn served<T>(&self, reason: RouteReason, outcome: &Result<T, sqlx::Error>) {
+    /// One of its statements ran on its engine for `reason`, with `outcome`, from `started`:
+    /// counted and timed.
+    pub(crate) fn served<T>(
+        &self,
+        reason: RouteReason,
+        outcome: &Result<T, sqlx::Error>,
+        started: std::time::Instant,
+    ) {
         self.stats.served(reason);
-        if outcome.is_err() {
-            self.stats.failed();
+        self.stats.statement_took(started.elapsed());
+        if let Err(error) = outcome {
+            self.stats.failed(error);
         }
     }
 
@@ -309,7 +316,10 @@ where
                 unit.router
                     .check_primary(engine, unit.kind == Kind::ReadOnly)?;
             }
-            let mut connection = unit.pool.acquire().await.inspect_err(|e| {
+            let acquiring = std::time::Instant::now();
+            let acquired = unit.pool.acquire().await;
+            unit.stats.acquire_took(acquiring.elapsed());
+            let mut connection = acquired.inspect_err(|e| {
                 if let Some(engine) = unit.router.engine_named(&unit.engine) {
                     unit.router.engine_failed(engine, e);
                 }

@@ -123,3 +123,99 @@ async fn relations_made_behind_the_routers_back_are_learnt_by_a_refresh() {
         .unwrap();
     assert_eq!(node_of(port), Node::Primary);
 }
+
+/// A migration holding a view's lock in an open transaction must not stall the router: the
+/// catalog load reads catalogs only, and takes no lock on any view.
+#[tokio::test]
+async fn a_catalog_load_does_not_wait_behind_a_locked_view() {
+    let router = router().await;
+    let t = table(&router, "catalog_lock").await;
+    sqlx::query(sql(format!("CREATE VIEW {t}_v AS SELECT id FROM {t}")))
+        .execute(&router)
+        .await
+        .unwrap();
+    let mut migration = PgConnection::connect(&cluster().primary().url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sql(format!(
+        "BEGIN; ALTER VIEW {t}_v RENAME COLUMN id TO ident"
+    )))
+    .execute(&mut migration)
+    .await
+    .unwrap();
+    let load = tokio::time::timeout(std::time::Duration::from_secs(5), router.refresh_catalog());
+    load.await
+        .expect("the catalog load waited behind the view's lock")
+        .unwrap();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut migration)
+        .await
+        .unwrap();
+}
+
+/// PostgreSQL makes a new function `VOLATILE` unless told otherwise: one written in SQL whose
+/// body only reads goes to a replica (and runs there); one that writes, calls a procedural
+/// function, or reads an unlogged table stays on the primary. Each label is the standby's.
+#[tokio::test]
+async fn sql_functions_that_only_read_run_on_replicas() {
+    let router = router().await;
+    let t = table(&router, "catalog_sqlfn").await;
+    let setup = [
+        format!(
+            "CREATE FUNCTION {t}_port() RETURNS int LANGUAGE sql AS $$ SELECT inet_server_port() $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_count() RETURNS int LANGUAGE sql \
+             AS $$ SELECT count(*)::int + 0 * {t}_port() FROM {t} $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_add() RETURNS int LANGUAGE sql \
+             AS $$ INSERT INTO {t} (note) VALUES ('f') RETURNING inet_server_port() $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_proc() RETURNS int LANGUAGE plpgsql \
+             AS $$ BEGIN RETURN inet_server_port(); END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_via_proc() RETURNS int LANGUAGE sql AS $$ SELECT {t}_proc() $$"
+        ),
+        format!("CREATE UNLOGGED TABLE {t}_scratch (id int)"),
+        format!(
+            "CREATE FUNCTION {t}_scratch_port() RETURNS int LANGUAGE sql \
+             AS $$ SELECT inet_server_port() FROM {t}_scratch UNION ALL SELECT inet_server_port() $$"
+        ),
+    ];
+    for statement in setup {
+        sqlx::query(sql(statement)).execute(&router).await.unwrap();
+    }
+    replay().await;
+    let mut standby = PgConnection::connect(&cluster().replicas()[0].url())
+        .await
+        .unwrap();
+    for (call, read) in [
+        (format!("SELECT {t}_port()"), true),
+        (format!("SELECT {t}_count() + {t}_port()"), true),
+        (format!("SELECT {t}_add()"), false),
+        (format!("SELECT {t}_via_proc()"), false),
+        (format!("SELECT {t}_scratch_port()"), false),
+    ] {
+        let on_standby = sqlx::query_scalar::<_, i32>(sql(call.clone()))
+            .fetch_one(&mut standby)
+            .await;
+        let explained = router.explain(&call).unwrap().classification;
+        let port: i32 = sqlx::query_scalar(sql(call.clone()))
+            .fetch_one(&router)
+            .await
+            .unwrap();
+        if read {
+            on_standby.expect(&call);
+            assert!(explained.is_read(), "{call}: {explained:?}");
+            assert!(node_of(port).is_replica(), "{call} ran on the primary");
+        } else {
+            // A procedural function's body cannot be read: kept on the primary whatever it
+            // does (this one would run on a standby; the others are refused there).
+            assert!(!explained.is_read(), "{call}: {explained:?}");
+            assert_eq!(node_of(port), Node::Primary, "{call}");
+        }
+    }
+}

@@ -5,6 +5,7 @@
 mod catalog_relations;
 mod corpus_on_standby;
 mod issue_6;
+mod observe;
 mod reference_examples;
 mod rules;
 mod scopes;

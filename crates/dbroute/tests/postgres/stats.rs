@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use dbroute::classify::Reason;
-use dbroute::{RouteReason, RouterStats, primary_context};
+use dbroute::{ErrorKind, RouteReason, RouterStats, primary_context};
 
 use super::{Node, cluster, node_of, router, sql, table};
 
@@ -83,11 +83,10 @@ async fn stats_count_each_statement_where_the_server_says_it_ran() {
         1
     );
     assert_eq!(grew(&before, &after, &primary, RouteReason::ScopedGroup), 1);
-    assert_eq!(
-        grew(&before, &after, &primary, read),
-        0,
-        "no plain read on the primary"
-    );
+    // A plain read runs on the primary only while no replica is in the rotation (a replica
+    // lagging under the suite's load): whatever the server said, the stats say too.
+    let on_primary = reads.get(&primary).copied().unwrap_or(0);
+    assert_eq!(grew(&before, &after, &primary, read), on_primary);
     let mut replica_reads = 0;
     for replica in cluster().replicas() {
         let name = replica.name();
@@ -100,9 +99,38 @@ async fn stats_count_each_statement_where_the_server_says_it_ran() {
             "{name}: {counted} vs {served}"
         );
     }
-    assert_eq!(replica_reads, 13, "every plain read ran on a replica");
+    assert_eq!(
+        replica_reads + on_primary,
+        13,
+        "every plain read counted once"
+    );
+    assert!(replica_reads > 0, "the replicas served reads");
     let errors: u64 = after.engines.iter().map(|e| e.errors).sum::<u64>()
         - before.engines.iter().map(|e| e.errors).sum::<u64>();
     assert_eq!(errors, 1);
+    let kind = |stats: &RouterStats| -> u64 {
+        let engines = stats.engines.iter();
+        engines.map(|e| e.errors_of(ErrorKind::Database)).sum()
+    };
+    assert_eq!(
+        kind(&after) - kind(&before),
+        1,
+        "the refused read is a database error"
+    );
+    // Every statement timed on the engine that ran it; connections taken were timed too.
+    for engine in &after.engines {
+        let earlier = before.engine(&engine.engine).unwrap();
+        let timed = engine.statement_time.count - earlier.statement_time.count;
+        assert_eq!(
+            timed,
+            engine.statements - earlier.statements,
+            "{}",
+            engine.engine
+        );
+        assert!(engine.statement_time.max >= engine.statement_time.p50);
+    }
+    let primary_stats = after.engine(&primary).unwrap();
+    assert!(primary_stats.acquire_time.count > before.engine(&primary).unwrap().acquire_time.count);
+    assert!(primary_stats.statement_time.total > std::time::Duration::ZERO);
     assert_eq!(after.statements() - before.statements(), 12 + 3 + 3 + 1 + 1);
 }
