@@ -140,7 +140,7 @@ pub struct Probe {
     pub(crate) replay_age: Option<std::time::Duration>,
 }
 
-/// The catalog rows routing learns from (see [`sealed::Sealed::catalog`]). (Public only because
+/// The catalog rows routing learns from (`Sealed::catalog`). (Public only because
 /// the sealed `Backend` trait names it.)
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[allow(unreachable_pub)]
