@@ -31,6 +31,8 @@ use super::{Classification, Dialect, rules};
 pub struct Classifier {
     dialect: Dialect,
     configured: FunctionSet,
+    /// Functions the user vouches only read: never learnt as write functions.
+    vouched: FunctionSet,
     learnt: ArcSwap<Learnt>,
     cache: Option<Cache>,
 }
@@ -49,6 +51,7 @@ impl Classifier {
         Classifier {
             dialect,
             configured: FunctionSet::default(),
+            vouched: FunctionSet::default(),
             learnt: ArcSwap::from_pointee(Learnt::default()),
             cache: None,
         }
@@ -62,6 +65,29 @@ impl Classifier {
         S: AsRef<str>,
     {
         self.configured.extend(function_set(names));
+        self
+    }
+
+    /// Functions you vouch only read: the database's catalog may declare them `VOLATILE`
+    /// (PostgreSQL's default), but they are not learnt as write functions, so reads calling
+    /// them go to replicas. The built-in list and [`with_write_functions`](Self::with_write_functions)
+    /// still win. A vouched function that writes fails on the replica's read-only connection.
+    ///
+    /// ```
+    /// use dbroute::{Classifier, Dialect};
+    ///
+    /// let classifier = Classifier::new(Dialect::Postgres).with_read_only_functions(["report"]);
+    /// classifier.set_volatile_functions(["report", "touch"]);
+    /// assert!(classifier.classify("SELECT report(1)").is_read());
+    /// assert!(!classifier.classify("SELECT touch(1)").is_read());
+    /// ```
+    #[must_use]
+    pub fn with_read_only_functions<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.vouched.extend(function_set(names));
         self
     }
 
@@ -111,7 +137,8 @@ impl Classifier {
 
     /// Replaces everything learnt from the database at once (what the router does on each
     /// catalog load).
-    pub(crate) fn learn(&self, functions: FunctionSet, relations: FunctionSet) {
+    pub(crate) fn learn(&self, mut functions: FunctionSet, relations: FunctionSet) {
+        functions.retain(|name| !self.vouched.contains(name));
         self.learnt.store(Arc::new(Learnt {
             functions,
             relations,

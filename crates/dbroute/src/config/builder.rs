@@ -117,6 +117,19 @@ impl RoutingConfigBuilder {
         self
     }
 
+    /// Adds functions you vouch only read, though the catalog may declare them `VOLATILE`:
+    /// reads calling them go to replicas.
+    pub fn read_only_functions<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config
+            .read_only_functions
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// Whether to load the primary's `VOLATILE` functions (PostgreSQL; default `true`).
     pub fn load_volatile_functions(mut self, load: bool) -> Self {
         self.config.load_volatile_functions = load;

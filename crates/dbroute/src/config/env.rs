@@ -37,6 +37,7 @@ impl RoutingConfig {
     /// | `DBROUTE_MAX_CONNECTIONS`, `DBROUTE_MIN_CONNECTIONS` | pool sizes |
     /// | `DBROUTE_ACQUIRE_TIMEOUT`, `DBROUTE_IDLE_TIMEOUT`, `DBROUTE_MAX_LIFETIME` | durations |
     /// | `DBROUTE_WRITE_FUNCTIONS` | comma-separated extra write functions |
+    /// | `DBROUTE_READ_ONLY_FUNCTIONS` | comma-separated functions vouched to only read |
     /// | `DBROUTE_LOAD_VOLATILE_FUNCTIONS` | `true` / `false` |
     /// | `DBROUTE_CLASSIFICATION_CACHE` | cache slots (`0` turns it off) |
     /// | `DBROUTE_TRACE_STATEMENT_TEXT` | bytes of statement text in tracing spans (`0`: none) |
@@ -124,6 +125,9 @@ fn apply(
         "MAX_LIFETIME" => config.pool.max_lifetime = Some(duration(value)?),
         "WRITE_FUNCTIONS" => config
             .write_functions
+            .extend(list(value).map(str::to_owned)),
+        "READ_ONLY_FUNCTIONS" => config
+            .read_only_functions
             .extend(list(value).map(str::to_owned)),
         "LOAD_VOLATILE_FUNCTIONS" => config.load_volatile_functions = boolean(value)?,
         "CLASSIFICATION_CACHE" => config.classification_cache = number(value)? as usize,

@@ -115,6 +115,11 @@ pub struct RoutingConfig {
     /// Functions (beyond dbroute's built-in list) whose calls send a statement to the primary:
     /// your own functions that write, lock or keep per-connection state.
     pub write_functions: Vec<String>,
+    /// Functions you vouch only read: on PostgreSQL the catalog may declare them `VOLATILE`
+    /// (the default for new functions), but reads calling them go to replicas. A vouched
+    /// function that writes fails there (replica connections are read-only); the built-in
+    /// list and `write_functions` still win.
+    pub read_only_functions: Vec<String>,
     /// On PostgreSQL, load the primary's user-defined `VOLATILE` functions and send any
     /// statement calling one to the primary; reloaded after DDL that runs through the router.
     /// Default `true`; see
@@ -147,6 +152,7 @@ impl Default for RoutingConfig {
             pool: PoolConfig::default(),
             groups: BTreeMap::new(),
             write_functions: Vec::new(),
+            read_only_functions: Vec::new(),
             load_volatile_functions: true,
             classification_cache: DEFAULT_CACHE_SLOTS,
             health: HealthConfig::default(),

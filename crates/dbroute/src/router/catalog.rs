@@ -156,6 +156,7 @@ where
             let relations =
                 primary_only_relations(&rows, |function| classifier.is_write_function(function));
             let relations = function_set(&relations);
+            // (Functions the user vouches for are left out by the classifier.)
             let functions = functions_that_may_write(&rows, |body, functions| {
                 classifier.reads_only_with(body, functions, &relations)
             });

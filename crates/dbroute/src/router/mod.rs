@@ -258,6 +258,7 @@ impl<DB: Backend> Router<DB> {
             enabled: plan.enabled,
             classifier: Classifier::new(plan.backend.dialect())
                 .with_write_functions(&plan.write_functions)
+                .with_read_only_functions(&plan.read_only_functions)
                 .with_cache(plan.classification_cache),
             catalog: Catalog::new(DB::HAS_CATALOG && plan.load_volatile_functions),
             guard: Guard::default(),

@@ -219,3 +219,41 @@ async fn sql_functions_that_only_read_run_on_replicas() {
         }
     }
 }
+
+/// A PL/pgSQL function left `VOLATILE` stays on the primary, unless the user vouches that it
+/// only reads (`read_only_functions`): then it runs on a replica, where the server says it ran.
+#[tokio::test]
+async fn functions_the_user_vouches_for_run_on_replicas() {
+    let router = router().await;
+    let t = table(&router, "catalog_vouched").await;
+    sqlx::query(sql(format!(
+        "CREATE FUNCTION {t}_report() RETURNS int LANGUAGE plpgsql \
+         AS $$ BEGIN RETURN inet_server_port(); END $$"
+    )))
+    .execute(&router)
+    .await
+    .unwrap();
+    replay().await;
+    let call = format!("SELECT {t}_report()");
+    let port: i32 = sqlx::query_scalar(sql(call.clone()))
+        .fetch_one(&router)
+        .await
+        .unwrap();
+    assert_eq!(node_of(port), Node::Primary, "not vouched for: the primary");
+    let vouched = router_with(config_with(|c| {
+        c.read_only_functions = vec![format!("{t}_REPORT")];
+    }))
+    .await;
+    for _ in 0..2 {
+        let port: i32 = sqlx::query_scalar(sql(call.clone()))
+            .fetch_one(&vouched)
+            .await
+            .unwrap();
+        assert!(node_of(port).is_replica(), "{call} ran on the primary");
+    }
+    // The built-in list still wins.
+    let config = config_with(|c| c.read_only_functions = vec!["nextval".into()]);
+    let stubborn = router_with(config).await;
+    let explained = stubborn.explain("SELECT nextval('s')").unwrap();
+    assert!(!explained.classification.is_read());
+}
