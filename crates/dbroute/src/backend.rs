@@ -146,8 +146,8 @@ pub struct Probe {
 #[allow(unreachable_pub)]
 pub struct CatalogRows {
     /// User-defined functions declared `VOLATILE`, one entry per overload: name, and its body
-    /// when it is written in SQL (`LANGUAGE sql` with a text body).
-    pub(crate) volatile_functions: Vec<(String, Option<String>)>,
+    /// when it is written in SQL or PL/pgSQL (a text body).
+    pub(crate) volatile_functions: Vec<(String, Option<FunctionBody>)>,
     /// Relations a standby cannot read at all (unlogged tables and sequences): oid and name.
     pub(crate) unlogged: Vec<(i64, String)>,
     /// Every view outside the system schemas: oid and name.
@@ -157,6 +157,16 @@ pub struct CatalogRows {
     pub(crate) view_calls: Vec<(i64, String)>,
     /// Relations a view's definition reads: view oid and relation oid.
     pub(crate) view_reads: Vec<(i64, i64)>,
+}
+
+/// A function's body, in a language dbroute can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(unreachable_pub)]
+pub enum FunctionBody {
+    /// `LANGUAGE sql`: SQL statements.
+    Sql(String),
+    /// `LANGUAGE plpgsql`: a block.
+    PlPgSql(String),
 }
 
 /// A `pg_lsn` text (`16/B374D848`) as a number.
@@ -271,7 +281,13 @@ mod postgres {
                 for (kind, name, id, of, body) in rows {
                     let body = body.filter(|b| !b.trim().is_empty());
                     match kind.as_str() {
-                        "function" => catalog.volatile_functions.push((name, body)),
+                        "function" => catalog.volatile_functions.push((
+                            name,
+                            body.map(|b| match id {
+                                1 => FunctionBody::Sql(b),
+                                _ => FunctionBody::PlPgSql(b),
+                            }),
+                        )),
                         "unlogged" => catalog.unlogged.push((id, name)),
                         "view" => catalog.views.push((id, name)),
                         "calls" => catalog.view_calls.push((id, name)),
@@ -330,15 +346,16 @@ mod postgres {
     /// as `random()` are safe on a replica; the built-in ones that are not are in dbroute's
     /// own list.
     /// In one round trip (the executor may be a single connection): user-defined `VOLATILE`
-    /// functions (with the body of those written in SQL); unlogged relations (a standby refuses to open them, even to plan); the views
+    /// functions (with the body of those written in SQL or PL/pgSQL); unlogged relations (a standby refuses to open them, even to plan); the views
     /// outside the system schemas; the functions each view's `ON SELECT` rule calls, read from
     /// the rule's stored tree (function and operator-implementation ids: calls of built-in
     /// functions leave no trace in `pg_depend`); and, from the rule's dependencies, the
     /// relations it reads. Only catalogs are read: no lock on any view (`pg_get_viewdef` would
     /// take one, and wait behind a migration's DDL).
     const CATALOG: &str = "\
-        SELECT 'function', p.proname::text, 0::int8, 0::int8, \
-          CASE WHEN l.lanname = 'sql' THEN p.prosrc END \
+        SELECT 'function', p.proname::text, \
+          CASE l.lanname WHEN 'sql' THEN 1 ELSE 2 END::int8, 0::int8, \
+          CASE WHEN l.lanname IN ('sql', 'plpgsql') THEN p.prosrc END \
         FROM pg_catalog.pg_proc p \
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
         JOIN pg_catalog.pg_language l ON l.oid = p.prolang \

@@ -173,6 +173,21 @@ impl Classifier {
         rules::classify(sql, self.dialect, &known).is_read()
     }
 
+    /// Whether a PL/pgSQL block only reads (see [`rules::block_reads_only`]), with `functions`
+    /// in place of the learnt ones and `relations` a standby cannot read.
+    pub(crate) fn block_reads_only_with(
+        &self,
+        block: &str,
+        functions: &FunctionSet,
+        relations: &FunctionSet,
+    ) -> bool {
+        let known = rules::Known {
+            functions: &[&self.configured, functions],
+            relations: Some(relations),
+        };
+        rules::block_reads_only(block, &known)
+    }
+
     /// Whether a call of `name` sends a read to the primary, with the functions this
     /// classifier knows (how the router judges what a view calls).
     pub(crate) fn is_write_function(&self, name: &str) -> bool {

@@ -226,6 +226,89 @@ impl Rules<'_> {
     }
 }
 
+/// Whether a PL/pgSQL block only reads, judged from its words alone (the block's structure is
+/// not parsed, so the judgement errs toward "may write"): no word that writes, changes
+/// state, locks or runs dynamic SQL (`INSERT` ... `EXECUTE`, `SET`, `UPDATE` and `SHARE` also
+/// catching `FOR UPDATE` / `FOR SHARE`), no call of a function that writes, no relation a
+/// standby cannot read. Literals and comments are skipped as in a statement.
+pub(crate) fn block_reads_only(block: &str, known: &Known<'_>) -> bool {
+    let rules = Rules {
+        extra: known.functions,
+        relations: known.relations.filter(|set| !set.is_empty()),
+        copy_protocol: std::cell::Cell::new(false),
+    };
+    let mut lexer = Lexer::new(block, Dialect::Postgres, false);
+    let Ok(mut current) = lexer.next_token() else {
+        return false;
+    };
+    while let Some(token) = current {
+        let Ok(next) = lexer.next_token() else {
+            return false;
+        };
+        if let Token::Word(s, e) | Token::Quoted(s, e) = token {
+            let word = lexer.slice(s, e);
+            let call = next == Some(Token::Open);
+            let hazard = call
+                && (functions::is_write_function(word, rules.extra)
+                    || rules.reads_relations_by_name(word).is_some())
+                || rules.relation_hazard(word).is_some()
+                || matches!(token, Token::Word(..)) && is_block_hazard(word);
+            if hazard {
+                return false;
+            }
+        }
+        current = next;
+    }
+    true
+}
+
+/// Words that make a PL/pgSQL block possibly not read-only.
+fn is_block_hazard(word: &[u8]) -> bool {
+    const HAZARDS: &[&str] = &[
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "MERGE",
+        "TRUNCATE",
+        "COPY",
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "GRANT",
+        "REVOKE",
+        "EXECUTE",
+        "CALL",
+        "DO",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "LOCK",
+        "SHARE",
+        "NOTIFY",
+        "LISTEN",
+        "UNLISTEN",
+        "REFRESH",
+        "VACUUM",
+        "ANALYZE",
+        "ANALYSE",
+        "CLUSTER",
+        "REINDEX",
+        "SECURITY",
+        "COMMENT",
+        "IMPORT",
+        "SET",
+        "RESET",
+        "DISCARD",
+        "PREPARE",
+        "DEALLOCATE",
+        "LOAD",
+        "CHECKPOINT",
+        "REASSIGN",
+    ];
+    HAZARDS.iter().any(|hazard| is(word, hazard))
+}
+
 /// A leading `/* dbroute:primary */` (or `-- dbroute:primary` line) forces the primary. A
 /// `dbroute:replica` hint needs no code: a read goes to a replica anyway, and a write must not.
 fn has_primary_hint(sql: &str) -> bool {

@@ -336,3 +336,40 @@ fn functions_that_read_relations_by_name_follow_the_catalog() {
     }
     assert!(classifier.classify("SELECT xmlelement(name a)").is_read());
 }
+
+#[test]
+fn procedural_blocks_are_read_word_by_word() {
+    use super::functions::function_set;
+    let user = function_set(["bump"]);
+    let relations = function_set(["scratch"]);
+    let known = rules::Known {
+        functions: &[&user],
+        relations: Some(&relations),
+    };
+    let reads = [
+        "DECLARE n int; BEGIN SELECT count(*) INTO n FROM t; RETURN n; END",
+        "BEGIN RAISE NOTICE 'insert into % set', 1; RETURN QUERY SELECT * FROM t; END",
+        "DECLARE r record; BEGIN FOR r IN SELECT * FROM t LOOP PERFORM lower(r.x); END LOOP; \
+         RETURN 1; END",
+        "BEGIN RETURN 1; EXCEPTION WHEN others THEN RETURN 0; END",
+    ];
+    for block in reads {
+        assert!(rules::block_reads_only(block, &known), "{block}");
+    }
+    let writes = [
+        "BEGIN INSERT INTO t VALUES (1); RETURN 1; END",
+        "BEGIN EXECUTE 'SELECT 1'; RETURN 1; END",
+        "BEGIN PERFORM nextval('s'); RETURN 1; END",
+        "BEGIN PERFORM bump(); RETURN 1; END",
+        "BEGIN PERFORM * FROM t FOR UPDATE; RETURN 1; END",
+        "BEGIN PERFORM * FROM t FOR KEY SHARE; RETURN 1; END",
+        "BEGIN SET search_path = x; RETURN 1; END",
+        "BEGIN RETURN (SELECT count(*) FROM scratch); END",
+        "BEGIN RETURN query_to_xml('SELECT 1', true, true, ''); END",
+        "BEGIN RETURN 'unterminated; END",
+        "BEGIN COMMIT; END",
+    ];
+    for block in writes {
+        assert!(!rules::block_reads_only(block, &known), "{block}");
+    }
+}

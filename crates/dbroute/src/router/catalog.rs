@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::Executor;
 
 use super::Router;
-use crate::backend::{Backend, CatalogRows};
+use crate::backend::{Backend, CatalogRows, FunctionBody};
 use crate::classify::{FunctionSet, function_set};
 
 /// Generations of the catalog: wanted moves on at each change, loaded catches up.
@@ -157,8 +157,11 @@ where
                 primary_only_relations(&rows, |function| classifier.is_write_function(function));
             let relations = function_set(&relations);
             // (Functions the user vouches for are left out by the classifier.)
-            let functions = functions_that_may_write(&rows, |body, functions| {
-                classifier.reads_only_with(body, functions, &relations)
+            let functions = functions_that_may_write(&rows, |body, functions| match body {
+                FunctionBody::Sql(sql) => classifier.reads_only_with(sql, functions, &relations),
+                FunctionBody::PlPgSql(block) => {
+                    classifier.block_reads_only_with(block, functions, &relations)
+                }
             });
             classifier.learn(functions, relations);
             counts = CatalogCounts {
@@ -199,14 +202,14 @@ pub struct CatalogCounts {
 }
 
 /// The volatile functions a call of which must go to the primary: all of them, but those
-/// written in SQL whose every overload's body `reads_only` (given the functions still in the
-/// set: to a fixed point, so a SQL function calling a reading one is freed too, and one
-/// calling itself or a procedural one is not). PostgreSQL makes new functions `VOLATILE`
-/// unless told otherwise; a SQL function that only selects cannot write, whatever it is
-/// declared.
+/// written in SQL or PL/pgSQL whose every overload's body `reads_only` (given the functions
+/// still in the set: to a fixed point, so a function calling a reading one is freed too, and
+/// one calling itself or a function in another language is not). PostgreSQL makes new
+/// functions `VOLATILE` unless told otherwise; one that only selects cannot write, whatever
+/// it is declared.
 fn functions_that_may_write(
     rows: &CatalogRows,
-    reads_only: impl Fn(&str, &FunctionSet) -> bool,
+    reads_only: impl Fn(&FunctionBody, &FunctionSet) -> bool,
 ) -> FunctionSet {
     let mut may_write = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
     loop {
@@ -220,7 +223,7 @@ fn functions_that_may_write(
                     .peekable();
                 overloads.peek().is_some()
                     && overloads.all(|(_, body)| {
-                        body.as_deref()
+                        body.as_ref()
                             .is_some_and(|body| reads_only(body, &may_write))
                     })
             })
@@ -275,7 +278,12 @@ mod tests {
 
     #[test]
     fn sql_functions_that_only_read_are_freed() {
-        let function = |name: &str, body: Option<&str>| (name.to_owned(), body.map(str::to_owned));
+        let function = |name: &str, body: Option<&str>| {
+            (
+                name.to_owned(),
+                body.map(|b| FunctionBody::Sql(b.to_owned())),
+            )
+        };
         let rows = CatalogRows {
             volatile_functions: vec![
                 function("total", Some("SELECT sum(x) FROM t")),
@@ -293,7 +301,8 @@ mod tests {
         };
         // A stand-in for the classifier: a body reads unless it writes or calls a function
         // still in the set.
-        let reads_only = |body: &str, functions: &FunctionSet| {
+        let reads_only = |body: &FunctionBody, functions: &FunctionSet| {
+            let (FunctionBody::Sql(body) | FunctionBody::PlPgSql(body)) = body;
             let lower = body.to_ascii_lowercase();
             !lower.starts_with("update")
                 && !lower.starts_with("delete")

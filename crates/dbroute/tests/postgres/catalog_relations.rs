@@ -153,11 +153,11 @@ async fn a_catalog_load_does_not_wait_behind_a_locked_view() {
         .unwrap();
 }
 
-/// PostgreSQL makes a new function `VOLATILE` unless told otherwise: one written in SQL whose
-/// body only reads goes to a replica (and runs there); one that writes, calls a procedural
-/// function, or reads an unlogged table stays on the primary. Each label is the standby's.
+/// PostgreSQL makes a new function `VOLATILE` unless told otherwise: one written in SQL or
+/// PL/pgSQL whose body only reads goes to a replica (and runs there); one that writes, runs
+/// dynamic SQL, calls one that does, or reads an unlogged table stays on the primary.
 #[tokio::test]
-async fn sql_functions_that_only_read_run_on_replicas() {
+async fn functions_that_only_read_run_on_replicas() {
     let router = router().await;
     let t = table(&router, "catalog_sqlfn").await;
     let setup = [
@@ -172,9 +172,23 @@ async fn sql_functions_that_only_read_run_on_replicas() {
             "CREATE FUNCTION {t}_add() RETURNS int LANGUAGE sql \
              AS $$ INSERT INTO {t} (note) VALUES ('f') RETURNING inet_server_port() $$"
         ),
+        // Dynamic SQL: nothing can tell what it runs.
         format!(
             "CREATE FUNCTION {t}_proc() RETURNS int LANGUAGE plpgsql \
-             AS $$ BEGIN RETURN inet_server_port(); END $$"
+             AS $$ DECLARE p int; BEGIN EXECUTE 'SELECT inet_server_port()' INTO p; RETURN p; END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_block() RETURNS int LANGUAGE plpgsql AS $$ \
+             DECLARE n int; BEGIN SELECT count(*) INTO n FROM {t}; \
+             RAISE NOTICE 'insert % rows', n; RETURN inet_server_port() + 0 * n; END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_block_add() RETURNS int LANGUAGE plpgsql AS $$ \
+             BEGIN INSERT INTO {t} (note) VALUES ('b'); RETURN inet_server_port(); END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_block_seq() RETURNS int LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM {t}_add(); RETURN inet_server_port(); END $$"
         ),
         format!(
             "CREATE FUNCTION {t}_via_proc() RETURNS int LANGUAGE sql AS $$ SELECT {t}_proc() $$"
@@ -195,8 +209,11 @@ async fn sql_functions_that_only_read_run_on_replicas() {
     for (call, read) in [
         (format!("SELECT {t}_port()"), true),
         (format!("SELECT {t}_count() + {t}_port()"), true),
+        (format!("SELECT {t}_block()"), true),
         (format!("SELECT {t}_add()"), false),
         (format!("SELECT {t}_via_proc()"), false),
+        (format!("SELECT {t}_block_add()"), false),
+        (format!("SELECT {t}_block_seq()"), false),
         (format!("SELECT {t}_scratch_port()"), false),
     ] {
         let on_standby = sqlx::query_scalar::<_, i32>(sql(call.clone()))
@@ -212,23 +229,23 @@ async fn sql_functions_that_only_read_run_on_replicas() {
             assert!(explained.is_read(), "{call}: {explained:?}");
             assert!(node_of(port).is_replica(), "{call} ran on the primary");
         } else {
-            // A procedural function's body cannot be read: kept on the primary whatever it
-            // does (this one would run on a standby; the others are refused there).
+            // Kept on the primary: refused by a standby, or (dynamic SQL) unprovable.
             assert!(!explained.is_read(), "{call}: {explained:?}");
             assert_eq!(node_of(port), Node::Primary, "{call}");
         }
     }
 }
 
-/// A PL/pgSQL function left `VOLATILE` stays on the primary, unless the user vouches that it
-/// only reads (`read_only_functions`): then it runs on a replica, where the server says it ran.
+/// A function left `VOLATILE` whose body cannot be proven read-only (dynamic SQL) stays on the
+/// primary, unless the user vouches that it only reads (`read_only_functions`): then it runs
+/// on a replica, where the server says it ran.
 #[tokio::test]
 async fn functions_the_user_vouches_for_run_on_replicas() {
     let router = router().await;
     let t = table(&router, "catalog_vouched").await;
     sqlx::query(sql(format!(
-        "CREATE FUNCTION {t}_report() RETURNS int LANGUAGE plpgsql \
-         AS $$ BEGIN RETURN inet_server_port(); END $$"
+        "CREATE FUNCTION {t}_report() RETURNS int LANGUAGE plpgsql AS $$ DECLARE p int; \
+         BEGIN EXECUTE 'SELECT inet_server_port()' INTO p; RETURN p; END $$"
     )))
     .execute(&router)
     .await
