@@ -135,7 +135,8 @@ fn classify_with_a_live_catalog_matches_the_router() {
         .psql(
             cluster.primary(),
             "CREATE OR REPLACE FUNCTION bump_counter() RETURNS int LANGUAGE plpgsql VOLATILE \
-             AS 'BEGIN RETURN 1; END'; CREATE UNLOGGED TABLE IF NOT EXISTS cli_scratch (id int)",
+             AS $$ BEGIN UPDATE cli_counter SET n = n + 1; RETURN 1; END $$; \
+             CREATE UNLOGGED TABLE IF NOT EXISTS cli_scratch (id int)",
         )
         .unwrap();
     let classify_sql = |extra: &[&str], sql: &str| {
