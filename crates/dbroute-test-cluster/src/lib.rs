@@ -349,6 +349,8 @@ impl Cluster {
                 primary_data,
                 path_str(&node.data_dir),
             ]))?;
+            // The copy holds the primary's log: a start failure should show the replica's own.
+            let _ = std::fs::remove_file(node.data_dir.join("server.log"));
             std::fs::write(node.data_dir.join("standby.signal"), "")
                 .map_err(|e| ClusterError(format!("cannot mark {} a standby: {e}", node.name)))?;
             self.append(
@@ -361,7 +363,15 @@ impl Cluster {
             )?;
         }
         self.pg_ctl_start(&self.primary)?;
-        nodes.iter().try_for_each(|node| self.pg_ctl_start(node))
+        nodes.iter().try_for_each(|node| {
+            // Once seen in CI (PostgreSQL 14): a copy's first start stopped with nothing in its
+            // log. A second start has always worked; a second failure is reported.
+            self.pg_ctl_start(node).or_else(|first| {
+                tracing::warn!(node = %node.name, %first, "standby did not start; trying again");
+                std::thread::sleep(Duration::from_millis(500));
+                self.pg_ctl_start(node)
+            })
+        })
     }
 
     fn pg_ctl_start(&self, node: &Node) -> Result<()> {
