@@ -25,11 +25,7 @@ pub(crate) fn classify(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classi
 }
 
 fn classify_unhinted(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classification {
-    let rules = Rules {
-        extra: known.functions,
-        relations: known.relations.filter(|set| !set.is_empty()),
-        copy_protocol: std::cell::Cell::new(false),
-    };
+    let rules = Rules::new(known);
     let (first, ambiguous) = rules.classify_text(sql, dialect, default_backslash_escapes(dialect));
     if !ambiguous || !first.is_read() {
         return first;
@@ -47,6 +43,16 @@ struct Rules<'x> {
     relations: Option<&'x FunctionSet>,
     /// Whether a statement read so far uses COPY's sub-protocol.
     copy_protocol: std::cell::Cell<bool>,
+}
+
+impl<'x> Rules<'x> {
+    fn new(known: &Known<'x>) -> Self {
+        Rules {
+            extra: known.functions,
+            relations: known.relations.filter(|set| !set.is_empty()),
+            copy_protocol: std::cell::Cell::new(false),
+        }
+    }
 }
 
 impl Rules<'_> {
@@ -232,11 +238,7 @@ impl Rules<'_> {
 /// catching `FOR UPDATE` / `FOR SHARE`), no call of a function that writes, no relation a
 /// standby cannot read. Literals and comments are skipped as in a statement.
 pub(crate) fn block_reads_only(block: &str, known: &Known<'_>) -> bool {
-    let rules = Rules {
-        extra: known.functions,
-        relations: known.relations.filter(|set| !set.is_empty()),
-        copy_protocol: std::cell::Cell::new(false),
-    };
+    let rules = Rules::new(known);
     let mut lexer = Lexer::new(block, Dialect::Postgres, false);
     let Ok(mut current) = lexer.next_token() else {
         return false;

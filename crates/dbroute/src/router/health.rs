@@ -58,10 +58,10 @@ fn pool_report<DB: Backend>(pool: &sqlx::Pool<DB>) -> PoolReport {
 /// Whether `error` says the engine itself is in trouble (not the statement): it could not be
 /// reached, the connection broke, or no connection came in time.
 pub(crate) fn is_connection_error(error: &sqlx::Error) -> bool {
-    use sqlx::Error::*;
+    use crate::stats::ErrorKind;
     matches!(
-        error,
-        Io(_) | Tls(_) | Protocol(_) | PoolTimedOut | PoolClosed | WorkerCrashed
+        ErrorKind::of(error),
+        ErrorKind::Connection | ErrorKind::PoolTimeout
     )
 }
 
