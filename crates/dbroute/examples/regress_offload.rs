@@ -322,10 +322,10 @@ fn print(scores: &Scores, elapsed: Duration) -> bool {
     scores.misrouted.is_empty() && offload >= OFFLOAD_FLOOR
 }
 
-/// The offload this corpus reaches (95.42 %, PostgreSQL 15.19), less a little, as a floor
-/// against regressions. Issue 11's target is 99 %: what stands between is listed in
-/// `BENCHMARKS.md` (procedural functions whose bodies cannot be proven read-only, above all).
-const OFFLOAD_FLOOR: f64 = 95.0;
+/// Issue 11's target: of the statements a standby serves (session commands aside), at least
+/// 99 % go to a replica. This corpus reaches 99.36 % (PostgreSQL 15.19); what stays on the
+/// primary, and why, is listed in `BENCHMARKS.md`.
+const OFFLOAD_FLOOR: f64 = 99.0;
 
 fn one_line(statement: &str) -> String {
     let line: String = statement.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -155,8 +155,13 @@ pub struct CatalogRows {
     /// Functions a view's definition calls (directly or as an operator's implementation):
     /// view oid and function name.
     pub(crate) view_calls: Vec<(i64, String)>,
-    /// Relations a view's definition reads: view oid and relation oid.
+    /// Relations a view's definition reads (view oid and relation oid), and the partitions
+    /// and inheritance children a scan of a table reads (parent oid and child oid).
     pub(crate) view_reads: Vec<(i64, i64)>,
+    /// Tables with partitions or inheritance children: oid and name.
+    pub(crate) parents: Vec<(i64, String)>,
+    /// The schema of each unlogged relation and view: oid and schema name.
+    pub(crate) schemas: Vec<(i64, String)>,
 }
 
 /// A function's body, in a language dbroute can read.
@@ -166,7 +171,12 @@ pub enum FunctionBody {
     /// `LANGUAGE sql`: SQL statements.
     Sql(String),
     /// `LANGUAGE plpgsql`: a block.
-    PlPgSql(String),
+    PlPgSql {
+        /// The block, as `CREATE FUNCTION` gave it.
+        block: String,
+        /// Its parameters (`None` for a variadic function).
+        inputs: Option<Vec<crate::classify::Parameter>>,
+    },
 }
 
 /// A `pg_lsn` text (`16/B374D848`) as a number.
@@ -275,20 +285,39 @@ mod postgres {
             E: 'c + Executor<'c, Database = Postgres>,
         {
             Box::pin(async move {
-                let rows: Vec<(String, String, i64, i64, Option<String>)> =
-                    sqlx::query_as(CATALOG).fetch_all(executor).await?;
+                type Row = (
+                    String,
+                    String,
+                    i64,
+                    i64,
+                    Option<String>,
+                    Option<Vec<String>>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(CATALOG).fetch_all(executor).await?;
                 let mut catalog = CatalogRows::default();
-                for (kind, name, id, of, body) in rows {
+                for (kind, name, id, of, body, extra) in rows {
                     let body = body.filter(|b| !b.trim().is_empty());
+                    if matches!(kind.as_str(), "unlogged" | "view" | "parent") {
+                        let schema = extra.as_ref().and_then(|s| s.first()).cloned();
+                        catalog.schemas.push((id, schema.unwrap_or_default()));
+                    }
                     match kind.as_str() {
                         "function" => catalog.volatile_functions.push((
                             name,
-                            body.map(|b| match id {
-                                1 => FunctionBody::Sql(b),
-                                _ => FunctionBody::PlPgSql(b),
+                            body.map(|block| match id {
+                                1 => FunctionBody::Sql(block),
+                                _ => FunctionBody::PlPgSql {
+                                    block,
+                                    inputs: extra
+                                        .map(|all| all.iter().map(|p| parameter(p)).collect()),
+                                },
                             }),
                         )),
                         "unlogged" => catalog.unlogged.push((id, name)),
+                        "parent" => {
+                            catalog.parents.push((id, name));
+                            catalog.view_reads.push((id, of));
+                        }
                         "view" => catalog.views.push((id, name)),
                         "calls" => catalog.view_calls.push((id, name)),
                         _ => catalog.view_reads.push((id, of)),
@@ -341,13 +370,23 @@ mod postgres {
         SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
                 ELSE pg_current_wal_insert_lsn() END)::text";
 
+    /// A parameter as [`CATALOG`] gives it: `+name` for an input, `-name` for an output.
+    fn parameter(text: &str) -> crate::classify::Parameter {
+        crate::classify::Parameter {
+            name: text.get(1..).unwrap_or_default().to_owned(),
+            input: text.starts_with('+'),
+        }
+    }
+
     /// User-defined functions (not procedures: `CALL` goes to the primary anyway) whose
     /// volatility is `VOLATILE`, outside the system schemas. Built-in volatile functions such
     /// as `random()` are safe on a replica; the built-in ones that are not are in dbroute's
     /// own list.
     /// In one round trip (the executor may be a single connection): user-defined `VOLATILE`
-    /// functions (with the body of those written in SQL or PL/pgSQL); unlogged relations (a standby refuses to open them, even to plan); the views
-    /// outside the system schemas; the functions each view's `ON SELECT` rule calls, read from
+    /// functions (with the body of those written in SQL or PL/pgSQL, and the input parameter
+    /// names of the PL/pgSQL ones); unlogged relations (a standby refuses to open them, even
+    /// to plan), the views outside the system schemas and the tables with partitions or
+    /// inheritance children (a scan of one reads them), with their schemas and children; the functions each view's `ON SELECT` rule calls, read from
     /// the rule's stored tree (function and operator-implementation ids: calls of built-in
     /// functions leave no trace in `pg_depend`); and, from the rule's dependencies, the
     /// relations it reads. Only catalogs are read: no lock on any view (`pg_get_viewdef` would
@@ -355,7 +394,13 @@ mod postgres {
     const CATALOG: &str = "\
         SELECT 'function', p.proname::text, \
           CASE l.lanname WHEN 'sql' THEN 1 ELSE 2 END::int8, 0::int8, \
-          CASE WHEN l.lanname IN ('sql', 'plpgsql') THEN p.prosrc END \
+          CASE WHEN l.lanname IN ('sql', 'plpgsql') THEN p.prosrc END, \
+          CASE WHEN l.lanname = 'plpgsql' AND p.provariadic = 0 THEN ARRAY( \
+            SELECT CASE WHEN p.proargmodes IS NULL OR p.proargmodes[i] IN ('i', 'b') \
+                        THEN '+' ELSE '-' END || coalesce(p.proargnames[i], '') \
+            FROM pg_catalog.generate_series(1, \
+              coalesce(pg_catalog.array_length(p.proargmodes, 1), p.pronargs)) AS s(i) \
+            ORDER BY i) END \
         FROM pg_catalog.pg_proc p \
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
         JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
@@ -363,14 +408,21 @@ mod postgres {
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
         UNION ALL \
-        SELECT 'unlogged', c.relname::text, c.oid::int8, 0, NULL FROM pg_catalog.pg_class c \
+        SELECT 'unlogged', c.relname::text, c.oid::int8, 0, NULL, ARRAY[n.nspname::text] \
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
         WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p', 'S') \
         UNION ALL \
-        SELECT 'view', c.relname::text, c.oid::int8, 0, NULL \
+        SELECT 'view', c.relname::text, c.oid::int8, 0, NULL, ARRAY[n.nspname::text] \
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
         WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
         UNION ALL \
-        SELECT DISTINCT 'calls', p.proname::text, r.ev_class::int8, 0, NULL::text \
+        SELECT 'parent', c.relname::text, i.inhparent::int8, i.inhrelid::int8, NULL, \
+          ARRAY[n.nspname::text] \
+        FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhparent \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        WHERE c.relkind IN ('r', 'p') \
+        UNION ALL \
+        SELECT DISTINCT 'calls', p.proname::text, r.ev_class::int8, 0, NULL::text, NULL::text[] \
         FROM pg_catalog.pg_rewrite r \
         JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -380,7 +432,7 @@ mod postgres {
         WHERE r.ev_type = '1' AND c.relkind = 'v' \
           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
         UNION ALL \
-        SELECT DISTINCT 'reads', '', r.ev_class::int8, d.refobjid::int8, NULL::text \
+        SELECT DISTINCT 'reads', '', r.ev_class::int8, d.refobjid::int8, NULL::text, NULL::text[] \
         FROM pg_catalog.pg_rewrite r \
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass \
           AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass \

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::cache::Cache;
-use super::functions::{FunctionSet, function_set};
-use super::{Classification, Dialect, rules};
+use super::dynamic::Parameter;
+use super::functions::{self, FunctionSet, function_set};
+use super::rules::Block;
+use super::{Classification, Dialect, Templates, rules};
 
 /// Classifies statements of one dialect, knowing more functions than the built-in list, and
 /// remembering decisions by SQL text.
@@ -38,10 +40,28 @@ pub struct Classifier {
 }
 
 /// What was learnt from the database's catalog, replaced as one.
-#[derive(Default)]
-struct Learnt {
-    functions: FunctionSet,
-    relations: FunctionSet,
+#[derive(Default, Clone)]
+pub(crate) struct Learnt {
+    /// Functions a call of which may write.
+    pub(crate) functions: FunctionSet,
+    /// Relations a standby cannot read.
+    pub(crate) relations: FunctionSet,
+    /// Schemas holding such relations.
+    pub(crate) schemas: FunctionSet,
+    /// Those of `functions` whose calls are judged by their literal arguments.
+    pub(crate) templates: Templates,
+}
+
+impl Learnt {
+    fn known<'x>(&'x self, functions: &'x [&'x FunctionSet]) -> rules::Known<'x> {
+        rules::Known {
+            functions,
+            relations: Some(&self.relations),
+            // Unknown (relations set by hand): any schema may hold one.
+            schemas: Some(&self.schemas).filter(|schemas| !schemas.is_empty()),
+            templates: Some(&self.templates),
+        }
+    }
 }
 
 impl Classifier {
@@ -107,8 +127,12 @@ impl Classifier {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let relations = self.learnt.load().relations.clone();
-        self.learn(function_set(names), relations);
+        let learnt = Learnt {
+            functions: function_set(names),
+            templates: Templates::default(),
+            ..Learnt::clone(&self.learnt.load())
+        };
+        self.learn(learnt);
     }
 
     /// Replaces the relations learnt from the database that a hot standby cannot read
@@ -131,18 +155,29 @@ impl Classifier {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let functions = self.learnt.load().functions.clone();
-        self.learn(functions, function_set(names));
+        let learnt = Learnt {
+            relations: function_set(names),
+            schemas: FunctionSet::default(),
+            ..Learnt::clone(&self.learnt.load())
+        };
+        self.learn(learnt);
     }
 
     /// Replaces everything learnt from the database at once (what the router does on each
-    /// catalog load).
-    pub(crate) fn learn(&self, mut functions: FunctionSet, relations: FunctionSet) {
-        functions.retain(|name| !self.vouched.contains(name));
-        self.learnt.store(Arc::new(Learnt {
+    /// catalog load). Functions the user vouches for are dropped; templates are kept only for
+    /// learnt functions that are neither built in nor configured (those always write).
+    pub(crate) fn learn(&self, mut learnt: Learnt) {
+        learnt.functions.retain(|name| !self.vouched.contains(name));
+        let Learnt {
             functions,
-            relations,
-        }));
+            templates,
+            ..
+        } = &mut learnt;
+        templates.retain(|name, _| {
+            functions.contains(name)
+                && !functions::is_write_function(name.as_bytes(), &[&self.configured])
+        });
+        self.learnt.store(Arc::new(learnt));
         if let Some(cache) = &self.cache {
             cache.invalidate();
         }
@@ -158,42 +193,38 @@ impl Classifier {
         self.learnt.load().relations.len()
     }
 
-    /// Whether `sql` only reads, with `functions` in place of the learnt ones and `relations`
-    /// a standby cannot read (how the router judges a SQL function's body).
+    /// Whether `sql` only reads, with `functions` and the rest of `learnt` in place of what
+    /// was learnt (how the router judges a SQL function's body before it learns).
     pub(crate) fn reads_only_with(
         &self,
         sql: &str,
         functions: &FunctionSet,
-        relations: &FunctionSet,
+        learnt: &Learnt,
     ) -> bool {
-        let known = rules::Known {
-            functions: &[&self.configured, functions],
-            relations: Some(relations),
-        };
-        rules::classify(sql, self.dialect, &known).is_read()
+        let functions = [&self.configured, functions];
+        rules::classify(sql, self.dialect, &learnt.known(&functions)).is_read()
     }
 
-    /// Whether a PL/pgSQL block only reads (see [`rules::block_reads_only`]), with `functions`
-    /// in place of the learnt ones and `relations` a standby cannot read.
-    pub(crate) fn block_reads_only_with(
+    /// What a PL/pgSQL block may do (see [`rules::analyze_block`]), with `functions` and the
+    /// rest of `learnt` in place of what was learnt; `inputs`, the function's parameters, when its dynamic SQL
+    /// may be judged by its calls' arguments.
+    pub(crate) fn analyze_block_with(
         &self,
         block: &str,
         functions: &FunctionSet,
-        relations: &FunctionSet,
-    ) -> bool {
-        let known = rules::Known {
-            functions: &[&self.configured, functions],
-            relations: Some(relations),
-        };
-        rules::block_reads_only(block, &known)
+        learnt: &Learnt,
+        inputs: Option<&[Parameter]>,
+    ) -> Block {
+        let functions = [&self.configured, functions];
+        rules::analyze_block(block, &learnt.known(&functions), inputs)
     }
 
-    /// Whether a call of `name` sends a read to the primary, with the functions this
-    /// classifier knows (how the router judges what a view calls).
-    pub(crate) fn is_write_function(&self, name: &str) -> bool {
-        let learnt = self.learnt.load();
-        let known = [&self.configured, &learnt.functions];
-        super::functions::is_write_function(name.as_bytes(), &known)
+    /// Whether a call of `name` sends a read to the primary, with `functions` in place of the
+    /// learnt ones (how the router judges what a view calls). Vouched functions do not.
+    pub(crate) fn is_write_function_among(&self, name: &str, functions: &FunctionSet) -> bool {
+        let name = name.as_bytes();
+        functions::is_write_function(name, &[&self.configured])
+            || functions::is_listed(name, functions) && !functions::is_listed(name, &self.vouched)
     }
 
     /// The dialect.
@@ -212,11 +243,8 @@ impl Classifier {
 
     fn classify_uncached(&self, sql: &str) -> Classification {
         let learnt = self.learnt.load();
-        let known = rules::Known {
-            functions: &[&self.configured, &learnt.functions],
-            relations: Some(&learnt.relations),
-        };
-        rules::classify(sql, self.dialect, &known)
+        let functions = [&self.configured, &learnt.functions];
+        rules::classify(sql, self.dialect, &learnt.known(&functions))
     }
 }
 

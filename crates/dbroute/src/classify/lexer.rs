@@ -90,6 +90,16 @@ impl<'a> Lexer<'a> {
         Ok(Some(token))
     }
 
+    /// The next token with the text it spans (a literal's quotes, a parameter's `$`
+    /// included). Off the hot path: for the few places that read what a token says.
+    pub(crate) fn next_spanned(&mut self) -> Result<Option<(Token, &'a [u8])>, Unterminated> {
+        self.skip_trivia()?;
+        let start = self.pos;
+        Ok(self
+            .next_token()?
+            .map(|token| (token, &self.src[start..self.pos])))
+    }
+
     /// The next token without consuming it.
     pub(crate) fn peek_token(&self) -> Result<Option<Token>, Unterminated> {
         let mut ahead = *self;

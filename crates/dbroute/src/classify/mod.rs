@@ -34,8 +34,8 @@
 //! | a read with `FOR UPDATE`/`FOR SHARE`/`FOR [NO] KEY ...`/`LOCK IN SHARE MODE` | primary | [`Reason::LockingRead`] |
 //! | a read with `INSERT`/`UPDATE`/`DELETE`/`MERGE` inside (data-modifying CTE) | primary | [`Reason::DataModifyingCte`] |
 //! | `SELECT ... INTO` (table creation, `OUTFILE`, `@var`) | primary | [`Reason::SelectInto`] |
-//! | a read calling `nextval`, `pg_advisory_lock`, `GET_LOCK`, ... | primary | [`Reason::WriteFunction`] |
-//! | a read (or a planned-only `EXPLAIN`) naming an unlogged table or a view that calls a writing function, from the primary's catalog | primary | [`Reason::PrimaryOnlyRelation`] |
+//! | a read calling `nextval`, `pg_advisory_lock`, `GET_LOCK`, ..., or a catalog function whose dynamic SQL, made from the call's literal arguments, is not a read | primary | [`Reason::WriteFunction`] |
+//! | a read (or a planned-only `EXPLAIN`) naming an unlogged table or a view that calls a writing function, from the primary's catalog, or calling `table_to_xml('t')`, `query_to_xml('<query>')`, ... whose argument names one | primary | [`Reason::PrimaryOnlyRelation`] |
 //! | `SELECT`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `EXPLAIN` without `ANALYZE` of anything it can plan (planned, not run: writes, locks and functions included), `COPY ... TO STDOUT` of a table or a read | replica | [`Reason::Read`] |
 //! | anything else | primary | [`Reason::Unrecognized`] |
 //!
@@ -53,16 +53,31 @@
 //!
 //! [`Classifier`] adds configured and catalog-loaded write functions and a cache; the router
 //! classifies through one. The files: `lexer.rs` (quotes, comments, dialects), `rules.rs` (the
-//! table above), `functions.rs` (side-effect functions), `cache.rs`, `classifier.rs`.
+//! table above), `functions.rs` (side-effect functions), `dynamic.rs` (calls judged by their
+//! literal arguments), `cache.rs`, `classifier.rs`.
 
 mod cache;
 mod classifier;
+mod dynamic;
 mod functions;
 mod hash;
 mod lexer;
 mod rules;
 
+pub(crate) use classifier::Learnt;
+#[cfg(test)]
+pub(crate) use dynamic::tests as dynamic_tests;
+pub(crate) use dynamic::{DynamicFunction, Parameter, input_count};
 pub(crate) use functions::{FunctionSet, function_set};
+pub(crate) use rules::Block;
+
+/// Learnt functions whose calls are judged by their arguments ([`DynamicFunction`]), by
+/// lower-cased name.
+pub(crate) type Templates = std::collections::HashMap<
+    Box<str>,
+    DynamicFunction,
+    std::hash::BuildHasherDefault<hash::FastHasher>,
+>;
 
 use std::fmt;
 
@@ -143,8 +158,10 @@ pub enum Reason {
     /// A leading `/* dbroute:primary */` comment asked for the primary.
     Hint,
     /// A read naming a relation that a hot standby cannot read, learnt from the primary's
-    /// catalog: an unlogged table (or sequence), or a view whose definition calls a writing
-    /// function or reads such a relation.
+    /// catalog: an unlogged table (or sequence), a table with an unlogged partition or
+    /// inheritance child, or a view whose definition calls a writing function or reads such a
+    /// relation; or a call reading such a relation by the name its argument gives
+    /// (`table_to_xml('t', ...)`).
     PrimaryOnlyRelation,
 }
 

@@ -1,17 +1,25 @@
 //! The statement rules: which statements are reads, and what inside a read makes it not one.
 //! The table is in the [module docs](super).
 
+use super::dynamic::{self, Arg, Parameter, Template};
 use super::functions::{self, FunctionSet};
 use super::lexer::{Lexer, Token, Unterminated};
-use super::{Classification, Dialect, Reason};
+use super::{Classification, Dialect, Reason, Templates};
 
 /// What the classifier knows beyond the built-in rules: configured and catalog-loaded write
-/// functions, and relations a standby cannot read.
-#[derive(Default)]
+/// functions, relations a standby cannot read (and the schemas holding them), and the
+/// functions among the write functions whose calls may be judged by their arguments.
+#[derive(Default, Clone, Copy)]
 pub(crate) struct Known<'x> {
     pub(crate) functions: &'x [&'x FunctionSet],
     pub(crate) relations: Option<&'x FunctionSet>,
+    pub(crate) schemas: Option<&'x FunctionSet>,
+    pub(crate) templates: Option<&'x Templates>,
 }
+
+/// How deep statements made by dynamic SQL are followed (a function whose text calls another
+/// such function, ...) before the call is left to the primary.
+const MAX_NESTING: u8 = 4;
 
 /// Classifies `sql` with what is `known` beyond the built-in rules.
 pub(crate) fn classify(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classification {
@@ -25,37 +33,65 @@ pub(crate) fn classify(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classi
 }
 
 fn classify_unhinted(sql: &str, dialect: Dialect, known: &Known<'_>) -> Classification {
-    let rules = Rules::new(known);
-    let (first, ambiguous) = rules.classify_text(sql, dialect, default_backslash_escapes(dialect));
-    if !ambiguous || !first.is_read() {
-        return first;
-    }
-    // A backslash inside a literal: read it the other way too, and keep the safer answer.
-    rules
-        .classify_text(sql, dialect, !default_backslash_escapes(dialect))
-        .0
+    Rules::new(known, 0).classify_either(sql, dialect)
 }
 
 struct Rules<'x> {
+    known: Known<'x>,
     extra: &'x [&'x FunctionSet],
     /// Relations a standby cannot read (`None` when there are none: the common case costs one
     /// branch per word).
     relations: Option<&'x FunctionSet>,
+    /// How many statements made by dynamic SQL enclose this one.
+    nesting: u8,
     /// Whether a statement read so far uses COPY's sub-protocol.
     copy_protocol: std::cell::Cell<bool>,
 }
 
 impl<'x> Rules<'x> {
-    fn new(known: &Known<'x>) -> Self {
+    fn new(known: &Known<'x>, nesting: u8) -> Self {
         Rules {
+            known: *known,
             extra: known.functions,
             relations: known.relations.filter(|set| !set.is_empty()),
+            nesting,
             copy_protocol: std::cell::Cell::new(false),
         }
     }
 }
 
 impl Rules<'_> {
+    /// Classifies the text under the dialect's default reading of backslashes and, where a
+    /// backslash makes it matter, under the other one too.
+    fn classify_either(&self, sql: &str, dialect: Dialect) -> Classification {
+        let default = default_backslash_escapes(dialect);
+        let (first, ambiguous) = self.classify_text(sql, dialect, default);
+        let unterminated = |c: Classification| c.reason() == Reason::Unparseable;
+        if !ambiguous || !first.is_read() && !unterminated(first) {
+            return first;
+        }
+        // A backslash inside a literal: read it the other way too, and keep the safer answer.
+        let second = self.classify_text(sql, dialect, !default).0;
+        // PostgreSQL parses the whole text before running any of it: under a setting that
+        // leaves a literal unterminated, nothing runs at all, so the other reading decides.
+        // (MySQL runs a multi-statement text one statement at a time.)
+        match (dialect, unterminated(first), unterminated(second)) {
+            (Dialect::Postgres, true, false) => second,
+            (Dialect::Postgres, false, true) => first,
+            (_, true, _) => first,
+            _ => second,
+        }
+    }
+
+    /// Whether a statement made by dynamic SQL (or passed as text to a function that runs
+    /// it) only reads; `false` past [`MAX_NESTING`].
+    fn nested_reads_only(&self, sql: &str) -> bool {
+        self.nesting < MAX_NESTING
+            && Rules::new(&self.known, self.nesting + 1)
+                .classify_either(sql, Dialect::Postgres)
+                .is_read()
+    }
+
     /// Classifies every statement of the text; returns the answer and whether a backslash made
     /// the lexing depend on server settings.
     fn classify_text(
@@ -70,7 +106,10 @@ impl Rules<'_> {
         let mut changes_schema = false;
         loop {
             match self.classify_statement(&mut lexer) {
-                Err(Unterminated) => return (Classification::new(Reason::Unparseable), false),
+                Err(Unterminated) => {
+                    let ambiguous = lexer.saw_ambiguous_backslash;
+                    return (Classification::new(Reason::Unparseable), ambiguous);
+                }
                 Ok((None, true)) => break,
                 Ok((None, false)) => continue,
                 Ok((Some(reason), at_end)) => {
@@ -161,9 +200,11 @@ impl Rules<'_> {
                     let word = lexer.slice(s, e);
                     let hazard = if next == Some(Token::Open) {
                         // A call: `replace(...)` and MySQL's `insert(...)` are string functions.
-                        functions::is_write_function(word, self.extra)
-                            .then_some(Reason::WriteFunction)
-                            .or_else(|| self.reads_relations_by_name(word))
+                        if functions::is_write_function(word, self.extra) {
+                            self.write_call_hazard(word, lexer)
+                        } else {
+                            self.reads_relations_by_name(word, lexer)
+                        }
                     } else if matches!(token, Token::Word(..)) {
                         let next_word = match next {
                             Some(Token::Word(s, e)) => lexer.slice(s, e),
@@ -193,17 +234,53 @@ impl Rules<'_> {
         functions::is_listed(word, relations).then_some(Reason::PrimaryOnlyRelation)
     }
 
-    /// Whether a call of `name` may read relations named by its arguments' text, or every
-    /// relation of a schema or database (`table_to_xml('t', ...)`, `query_to_xml('SELECT ...')`,
-    /// `database_to_xml(...)`, `ts_stat('SELECT ...')`): once the catalog lists relations a
-    /// standby cannot read, such a call goes to the primary (a standby refuses
-    /// `database_to_xml` as soon as the database holds one unlogged table).
-    fn reads_relations_by_name(&self, name: &[u8]) -> Option<Reason> {
-        self.relations?;
-        let lower = |b: &u8| b.to_ascii_lowercase();
-        let by_name = name.windows(7).any(|w| w.iter().map(lower).eq(*b"_to_xml"))
-            || name.eq_ignore_ascii_case(b"ts_stat");
-        by_name.then_some(Reason::PrimaryOnlyRelation)
+    /// Whether a call of `name` (its `(` just read by `lexer`) reads, by name, a relation a
+    /// standby cannot read. `table_to_xml('t', ...)` reads `t`, `query_to_xml('SELECT ...',
+    /// ...)` and `ts_stat('SELECT ...')` what the query reads, `schema_to_xml('s', ...)` every
+    /// relation of `s`, `database_to_xml(...)` every relation (a standby refuses it as soon as
+    /// the database holds one unlogged table). Judged only once the catalog lists such
+    /// relations, and from a literal first argument; otherwise the call goes to the primary.
+    fn reads_relations_by_name(&self, name: &[u8], lexer: &Lexer<'_>) -> Option<Reason> {
+        let relations = self.relations?;
+        let by_name = ByName::of(name)?;
+        let first = dynamic::call_args(lexer).and_then(|args| args.into_iter().next());
+        let Some(Arg::Literal(first)) = first else {
+            return Some(Reason::PrimaryOnlyRelation);
+        };
+        let refused = match by_name {
+            ByName::Relation => {
+                functions::is_listed(dynamic::relation_name(&first).as_bytes(), relations)
+            }
+            ByName::Query => !self.nested_reads_only(&first),
+            ByName::Schema => self
+                .known
+                .schemas
+                .is_none_or(|schemas| functions::is_listed(first.as_bytes(), schemas)),
+            ByName::Everything => true,
+        };
+        refused.then_some(Reason::PrimaryOnlyRelation)
+    }
+
+    /// A call of a write function (its `(` just read by `lexer`): a write, unless it is a
+    /// learnt function whose only writes are dynamic SQL made from its parameters, and the
+    /// statements it would make from this call's literal arguments all read.
+    fn write_call_hazard(&self, name: &[u8], lexer: &Lexer<'_>) -> Option<Reason> {
+        let templates = self.known.templates.filter(|t| !t.is_empty());
+        let function = templates.and_then(|templates| {
+            let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+            templates.get(lower.as_str())
+        });
+        let reads = function.is_some_and(|function| {
+            dynamic::call_args(lexer).is_some_and(|args| {
+                args.len() <= function.inputs
+                    && function.statements.iter().all(|template| {
+                        template
+                            .instantiate(&args)
+                            .is_some_and(|sql| self.nested_reads_only(&sql))
+                    })
+            })
+        });
+        (!reads).then_some(Reason::WriteFunction)
     }
 
     /// Skips to the end of the statement, answering `reason` unless it names a relation a
@@ -232,36 +309,134 @@ impl Rules<'_> {
     }
 }
 
-/// Whether a PL/pgSQL block only reads, judged from its words alone (the block's structure is
-/// not parsed, so the judgement errs toward "may write"): no word that writes, changes
-/// state, locks or runs dynamic SQL (`INSERT` ... `EXECUTE`, `SET`, `UPDATE` and `SHARE` also
+/// Which relations a built-in reads by the name its first argument gives.
+#[derive(Clone, Copy)]
+enum ByName {
+    Relation,
+    Query,
+    Schema,
+    Everything,
+}
+
+impl ByName {
+    /// Checked for every call once relations are known: no allocation.
+    fn of(name: &[u8]) -> Option<Self> {
+        if is(name, "ts_stat") {
+            return Some(ByName::Query);
+        }
+        let lower = |b: &u8| b.to_ascii_lowercase();
+        if !name.windows(7).any(|w| w.iter().map(lower).eq(*b"_to_xml")) {
+            return None;
+        }
+        let starts = |prefix: &[u8]| starts_with_ignore_case(name, prefix);
+        Some(match () {
+            _ if starts(b"table_to_xml") => ByName::Relation,
+            _ if starts(b"query_to_xml") => ByName::Query,
+            _ if starts(b"schema_to_xml") => ByName::Schema,
+            // `database_to_xml*`, `cursor_to_xml*` and any other `*_to_xml*`.
+            _ => ByName::Everything,
+        })
+    }
+}
+
+/// What a PL/pgSQL block may do, judged from its words alone.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Block {
+    /// It only reads.
+    Reads,
+    /// It only reads, but for `EXECUTE`s of these templates, made from constants and input
+    /// parameters that the block never assigns.
+    Dynamic(Vec<Template>),
+    /// It may write.
+    MayWrite,
+}
+
+/// What a PL/pgSQL block may do, judged from its words alone (the block's structure is not
+/// parsed, so the judgement errs toward "may write"): no word that writes, changes state,
+/// locks or runs dynamic SQL (`INSERT` ... `EXECUTE`, `SET`, `UPDATE` and `SHARE` also
 /// catching `FOR UPDATE` / `FOR SHARE`), no call of a function that writes, no relation a
-/// standby cannot read. Literals and comments are skipped as in a statement.
-pub(crate) fn block_reads_only(block: &str, known: &Known<'_>) -> bool {
-    let rules = Rules::new(known);
+/// standby cannot read. Literals and comments are skipped as in a statement; `EXPLAIN`'s
+/// options are not statements. Given the function's parameters, an `EXECUTE` of text made
+/// from constants and input parameters that appear nowhere else in the block (so are never
+/// assigned, shadowed or aliased) is a [`Template`] instead of a hazard.
+pub(crate) fn analyze_block(block: &str, known: &Known<'_>, inputs: Option<&[Parameter]>) -> Block {
+    let rules = Rules::new(known, 0);
     let mut lexer = Lexer::new(block, Dialect::Postgres, false);
-    let Ok(mut current) = lexer.next_token() else {
-        return false;
-    };
-    while let Some(token) = current {
-        let Ok(next) = lexer.next_token() else {
-            return false;
+    let mut templates = Vec::new();
+    // Parameters named outside a template: they may be assigned, so what a template makes of
+    // them is not what the call passed.
+    let mut elsewhere = vec![false; inputs.map_or(0, dynamic::input_count)];
+    let mut previous: &[u8] = b"";
+    loop {
+        let Ok(spanned) = lexer.next_spanned() else {
+            return Block::MayWrite;
         };
-        if let Token::Word(s, e) | Token::Quoted(s, e) = token {
-            let word = lexer.slice(s, e);
-            let call = next == Some(Token::Open);
-            let hazard = call
-                && (functions::is_write_function(word, rules.extra)
-                    || rules.reads_relations_by_name(word).is_some())
-                || rules.relation_hazard(word).is_some()
-                || matches!(token, Token::Word(..)) && is_block_hazard(word);
-            if hazard {
-                return false;
+        let Some((token, text)) = spanned else {
+            break;
+        };
+        let word = match token {
+            Token::Word(s, e) | Token::Quoted(s, e) => lexer.slice(s, e),
+            _ => b"",
+        };
+        let bare = matches!(token, Token::Word(..));
+        if bare && is(word, "EXECUTE") {
+            match inputs.and_then(|inputs| dynamic::execute_template(&mut lexer, inputs)) {
+                Some(template) => templates.push(template),
+                None => return Block::MayWrite,
+            }
+            previous = text;
+            continue;
+        } else if bare && is(word, "EXPLAIN") {
+            if skip_explain_words(&mut lexer).is_err() {
+                return Block::MayWrite;
+            }
+        } else if let Some(index) = inputs.and_then(|i| dynamic::parameter(token, text, i)) {
+            // `RETURN QUERY` is the keyword even where a parameter is named `query`.
+            let keyword = is(previous, "RETURN") && is(word, "QUERY");
+            if let Some(seen) = elsewhere.get_mut(index).filter(|_| !keyword) {
+                *seen = true;
             }
         }
-        current = next;
+        if !word.is_empty() {
+            let mut after = lexer;
+            let call = after.next_token() == Ok(Some(Token::Open));
+            let hazard = call
+                && (functions::is_write_function(word, rules.extra)
+                    || rules.reads_relations_by_name(word, &after).is_some())
+                || rules.relation_hazard(word).is_some()
+                || bare && is_block_hazard(word);
+            if hazard {
+                return Block::MayWrite;
+            }
+        }
+        previous = text;
     }
-    true
+    let uses_elsewhere = |t: &Template| (0..elsewhere.len()).any(|i| elsewhere[i] && t.uses(i));
+    match templates {
+        _ if templates.iter().any(uses_elsewhere) => Block::MayWrite,
+        _ if templates.is_empty() => Block::Reads,
+        templates => Block::Dynamic(templates),
+    }
+}
+
+/// Whether a PL/pgSQL block only reads (see [`analyze_block`]; `EXECUTE` may write).
+#[cfg(test)]
+pub(crate) fn block_reads_only(block: &str, known: &Known<'_>) -> bool {
+    analyze_block(block, known, None) == Block::Reads
+}
+
+/// Skips `EXPLAIN`'s options, parenthesized or not: the statement after them is scanned.
+fn skip_explain_words(lexer: &mut Lexer<'_>) -> Result<(), Unterminated> {
+    if lexer.peek_token()? == Some(Token::Open) {
+        skip_explain_options(lexer)?;
+    }
+    while let Some(Token::Word(s, e)) = lexer.peek_token()? {
+        if !is_explain_option(lexer.slice(s, e)) {
+            break;
+        }
+        lexer.next_token()?;
+    }
+    Ok(())
 }
 
 /// Words that make a PL/pgSQL block possibly not read-only.

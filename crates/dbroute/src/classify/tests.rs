@@ -178,6 +178,12 @@ fn writes_and_their_disguises_go_to_the_primary() {
         ("COPY t TO STDOUT; DELETE FROM t", Reason::MultiStatement),
         ("SELECT 1; DELETE FROM t", Reason::MultiStatement),
         ("SELECT 'a\\'; DELETE FROM t; --'", Reason::MultiStatement),
+        // Unterminated under one reading of backslashes: PostgreSQL parses the whole text
+        // before running any of it, so under that setting nothing runs; the other decides.
+        ("SELECT 'abcd\\' AS f", Reason::Read),
+        ("SELECT U&' \\' UESCAPE '!' AS tricky", Reason::Read),
+        ("SELECT 'a\\'; DELETE FROM t; SELECT '", Reason::Read),
+        ("SELECT 'x\\' \\'", Reason::Unparseable),
         ("SELECT 'unterminated", Reason::Unparseable),
         ("SELECT /* unterminated", Reason::Unparseable),
         ("", Reason::Empty),
@@ -209,6 +215,9 @@ fn mysql_rules() {
         ("SELECT 1--1; DELETE FROM t", Reason::MultiStatement),
         // With NO_BACKSLASH_ESCAPES the literal ends at the second quote: the primary wins.
         ("SELECT 'a\\'; DELETE FROM t; #'", Reason::MultiStatement),
+        // MySQL runs a multi-statement text one statement at a time: an unterminated reading
+        // does not stop the statements before it.
+        ("SELECT 'abcd\\' AS f", Reason::Unparseable),
     ];
     check(&cases, MySql);
 }
@@ -317,8 +326,16 @@ fn functions_that_read_relations_by_name_follow_the_catalog() {
     let calls = [
         "SELECT database_to_xml(true, true, '')",
         "SELECT query_to_xml('SELECT * FROM job_queue', true, true, '')",
-        "SELECT pg_catalog.TABLE_TO_XMLSCHEMA('t', true, true, '')",
-        "SELECT * FROM ts_stat('SELECT tsv FROM docs')",
+        "SELECT pg_catalog.TABLE_TO_XMLSCHEMA('s.\"JOB_queue\"', true, true, '')",
+        "SELECT table_to_xml('Job_Queue'::regclass, true, true, '')",
+        "SELECT * FROM ts_stat('SELECT tsv FROM job_queue')",
+        "SELECT * FROM ts_stat($$SELECT nextval('s')$$)",
+        // Not literals: what they name is unknown.
+        "SELECT query_to_xml(q, true, true, '') FROM saved",
+        "SELECT table_to_xml(16384::regclass, true, true, '')",
+        // Relations set by hand come without their schemas: any schema may hold them.
+        "SELECT schema_to_xml('public', true, true, '')",
+        "SELECT cursor_to_xml('c', 1, true, true, '')",
     ];
     for sql in calls {
         assert!(
@@ -335,6 +352,15 @@ fn functions_that_read_relations_by_name_follow_the_catalog() {
         );
     }
     assert!(classifier.classify("SELECT xmlelement(name a)").is_read());
+    // Literal arguments naming only what a standby reads.
+    let reads = [
+        "SELECT table_to_xml('public.t', true, true, '')",
+        "SELECT query_to_xml('SELECT * FROM t', true, true, '')",
+        "SELECT * FROM ts_stat('SELECT tsv FROM docs', 'ab')",
+    ];
+    for sql in reads {
+        assert!(classifier.classify(sql).is_read(), "{sql}");
+    }
 }
 
 #[test]
@@ -345,6 +371,7 @@ fn procedural_blocks_are_read_word_by_word() {
     let known = rules::Known {
         functions: &[&user],
         relations: Some(&relations),
+        ..rules::Known::default()
     };
     let reads = [
         "DECLARE n int; BEGIN SELECT count(*) INTO n FROM t; RETURN n; END",
@@ -352,6 +379,13 @@ fn procedural_blocks_are_read_word_by_word() {
         "DECLARE r record; BEGIN FOR r IN SELECT * FROM t LOOP PERFORM lower(r.x); END LOOP; \
          RETURN 1; END",
         "BEGIN RETURN 1; EXCEPTION WHEN others THEN RETURN 0; END",
+        // EXPLAIN's options are no statements; what it explains is read like the rest.
+        "DECLARE l text; BEGIN FOR l IN EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM t LOOP \
+         RETURN NEXT l; END LOOP; END",
+        "BEGIN RETURN QUERY EXPLAIN ANALYZE VERBOSE SELECT 1; END",
+        // Reads of what the arguments name, judged by them.
+        "BEGIN RETURN query_to_xml('SELECT 1', true, true, ''); END",
+        "BEGIN RETURN table_to_xml('other', true, true, ''); END",
     ];
     for block in reads {
         assert!(rules::block_reads_only(block, &known), "{block}");
@@ -365,7 +399,12 @@ fn procedural_blocks_are_read_word_by_word() {
         "BEGIN PERFORM * FROM t FOR KEY SHARE; RETURN 1; END",
         "BEGIN SET search_path = x; RETURN 1; END",
         "BEGIN RETURN (SELECT count(*) FROM scratch); END",
-        "BEGIN RETURN query_to_xml('SELECT 1', true, true, ''); END",
+        "BEGIN RETURN query_to_xml('SELECT * FROM scratch', true, true, ''); END",
+        "BEGIN RETURN table_to_xml('s.Scratch', true, true, ''); END",
+        "BEGIN RETURN query_to_xml(q, true, true, ''); END",
+        "BEGIN RETURN schema_to_xml('public', true, true, ''); END",
+        "BEGIN RETURN QUERY EXPLAIN ANALYZE DELETE FROM t RETURNING 1; END",
+        "BEGIN ANALYZE t; END",
         "BEGIN RETURN 'unterminated; END",
         "BEGIN COMMIT; END",
     ];

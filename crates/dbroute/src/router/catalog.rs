@@ -17,7 +17,9 @@ use sqlx::Executor;
 
 use super::Router;
 use crate::backend::{Backend, CatalogRows, FunctionBody};
-use crate::classify::{FunctionSet, function_set};
+use crate::classify::{
+    Block, Classifier, DynamicFunction, FunctionSet, Learnt, Templates, function_set, input_count,
+};
 
 /// Generations of the catalog: wanted moves on at each change, loaded catches up.
 #[derive(Debug)]
@@ -149,21 +151,7 @@ where
         let mut counts = CatalogCounts::default();
         if let Some(rows) = DB::catalog(executor).await? {
             let classifier = self.classifier();
-            // Every volatile function first: which views write depends on them (a view over a
-            // function shown below to only read stays on the primary: the safe side).
-            let volatile = rows.volatile_functions.iter().map(|(name, _)| name);
-            classifier.set_volatile_functions(volatile);
-            let relations =
-                primary_only_relations(&rows, |function| classifier.is_write_function(function));
-            let relations = function_set(&relations);
-            // (Functions the user vouches for are left out by the classifier.)
-            let functions = functions_that_may_write(&rows, |body, functions| match body {
-                FunctionBody::Sql(sql) => classifier.reads_only_with(sql, functions, &relations),
-                FunctionBody::PlPgSql(block) => {
-                    classifier.block_reads_only_with(block, functions, &relations)
-                }
-            });
-            classifier.learn(functions, relations);
+            classifier.learn(learn(&rows, classifier));
             counts = CatalogCounts {
                 volatile_functions: classifier.volatile_function_count(),
                 primary_only_relations: classifier.primary_only_relation_count(),
@@ -199,6 +187,74 @@ pub struct CatalogCounts {
     pub volatile_functions: usize,
     /// Relation names a hot standby cannot read: a read naming one goes to the primary.
     pub primary_only_relations: usize,
+}
+
+/// What routing learns from the catalog's rows. Which functions may write depends on which
+/// relations a standby cannot read (a body reading one), and which views it cannot read on
+/// which functions write (a view calling one): starting from every volatile function
+/// writing, each round frees the functions proven to only read given the relations of the
+/// round before, until nothing changes (each round can only free more, so it ends). Then the
+/// functions still writing whose only writes are templated dynamic SQL are noted.
+fn learn(rows: &CatalogRows, classifier: &Classifier) -> Learnt {
+    let volatile = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
+    let mut refused =
+        primary_only_relations(rows, |f| classifier.is_write_function_among(f, &volatile));
+    loop {
+        let mut learnt = Learnt {
+            relations: function_set(&refused.names),
+            schemas: function_set(&refused.schemas),
+            ..Learnt::default()
+        };
+        learnt.functions = functions_that_may_write(rows, |body, functions| match body {
+            FunctionBody::Sql(sql) => classifier.reads_only_with(sql, functions, &learnt),
+            FunctionBody::PlPgSql { block, .. } => {
+                classifier.analyze_block_with(block, functions, &learnt, None) == Block::Reads
+            }
+        });
+        let next = primary_only_relations(rows, |f| {
+            classifier.is_write_function_among(f, &learnt.functions)
+        });
+        if next == refused {
+            learnt.templates = templates(rows, classifier, &learnt);
+            return learnt;
+        }
+        refused = next;
+    }
+}
+
+/// The functions that may write whose only possibly-writing statements are `EXECUTE`s of
+/// text made from constants and their parameters: a call passing literals is judged by the
+/// statements it makes. Only a function with one volatile overload (a call of another
+/// overload, not volatile, only reads).
+fn templates(rows: &CatalogRows, classifier: &Classifier, learnt: &Learnt) -> Templates {
+    let mut templates = Templates::default();
+    for name in &learnt.functions {
+        let mut overloads = rows
+            .volatile_functions
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let (Some((_, Some(body))), None) = (overloads.next(), overloads.next()) else {
+            continue;
+        };
+        let FunctionBody::PlPgSql {
+            block,
+            inputs: Some(inputs),
+        } = body
+        else {
+            continue;
+        };
+        let functions = &learnt.functions;
+        if let Block::Dynamic(statements) =
+            classifier.analyze_block_with(block, functions, learnt, Some(inputs))
+        {
+            let function = DynamicFunction {
+                inputs: input_count(inputs),
+                statements,
+            };
+            templates.insert(name.clone(), function);
+        }
+    }
+    templates
 }
 
 /// The volatile functions a call of which must go to the primary: all of them, but those
@@ -238,10 +294,17 @@ fn functions_that_may_write(
     }
 }
 
-/// The names of the relations a standby cannot read: the unlogged ones, and every view that
-/// calls a function `writes` accepts or reads such a relation (to a fixed point, so views of
-/// views count).
-fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> Vec<String> {
+/// The relations a standby cannot read, by name, and the schemas holding them.
+#[derive(Debug, PartialEq, Eq)]
+struct Refused {
+    names: Vec<String>,
+    schemas: Vec<String>,
+}
+
+/// The relations a standby cannot read: the unlogged ones, every view that calls a function
+/// `writes` accepts or reads such a relation, and every table with such a partition or
+/// inheritance child (to a fixed point, so views of views and nested partitions count).
+fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> Refused {
     let mut refused: HashSet<i64> = rows.unlogged.iter().map(|(id, _)| *id).collect();
     refused.extend(
         rows.view_calls
@@ -260,16 +323,23 @@ fn primary_only_relations(rows: &CatalogRows, writes: impl Fn(&str) -> bool) -> 
             break;
         }
     }
-    let unlogged = rows.unlogged.iter().map(|(id, name)| (id, name));
-    let views = rows.views.iter().map(|(id, name)| (id, name));
-    let mut names: Vec<String> = unlogged
-        .chain(views)
-        .filter(|(id, _)| refused.contains(id))
-        .map(|(_, name)| name.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    let named = |pairs: &[(i64, String)]| {
+        let mut names: Vec<String> = pairs
+            .iter()
+            .filter(|(id, _)| refused.contains(id))
+            .map(|(_, name)| name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let mut relations = rows.unlogged.clone();
+    relations.extend(rows.views.iter().cloned());
+    relations.extend(rows.parents.iter().cloned());
+    Refused {
+        names: named(&relations),
+        schemas: named(&rows.schemas),
+    }
 }
 
 #[cfg(test)]
@@ -302,7 +372,7 @@ mod tests {
         // A stand-in for the classifier: a body reads unless it writes or calls a function
         // still in the set.
         let reads_only = |body: &FunctionBody, functions: &FunctionSet| {
-            let (FunctionBody::Sql(body) | FunctionBody::PlPgSql(body)) = body;
+            let (FunctionBody::Sql(body) | FunctionBody::PlPgSql { block: body, .. }) = body;
             let lower = body.to_ascii_lowercase();
             !lower.starts_with("update")
                 && !lower.starts_with("delete")
@@ -339,11 +409,128 @@ mod tests {
             unlogged: named(&[(1, "queue")]),
             views: named(&[(10, "pending"), (11, "recent"), (12, "ids"), (13, "nested")]),
             view_calls: named(&[(11, "now"), (12, "nextval")]),
-            // nested -> pending -> queue; recent reads a logged table.
-            view_reads: vec![(13, 10), (10, 1), (11, 2)],
+            // nested -> pending -> queue; recent reads a logged table; events has the
+            // unlogged partition queue (a scan of events reads it).
+            view_reads: vec![(13, 10), (10, 1), (11, 2), (20, 1), (21, 2)],
+            parents: named(&[(20, "events"), (21, "logged_parent")]),
+            schemas: named(&[(1, "jobs"), (10, "public"), (11, "reports"), (12, "public")]),
         };
-        let names = primary_only_relations(&rows, |f| f == "nextval");
-        assert_eq!(names, ["ids", "nested", "pending", "queue"]);
+        let refused = primary_only_relations(&rows, |f| f == "nextval");
+        assert_eq!(
+            refused.names,
+            ["events", "ids", "nested", "pending", "queue"]
+        );
+        assert_eq!(refused.schemas, ["jobs", "public"]);
+    }
+
+    fn plpgsql(name: &str, block: &str, inputs: &[&str]) -> (String, Option<FunctionBody>) {
+        let body = FunctionBody::PlPgSql {
+            block: block.to_owned(),
+            inputs: Some(crate::classify::dynamic_tests::inputs(inputs)),
+        };
+        (name.to_owned(), Some(body))
+    }
+
+    #[test]
+    fn dynamic_sql_made_from_parameters_is_judged_at_each_call() {
+        let rows = CatalogRows {
+            volatile_functions: vec![
+                plpgsql(
+                    "run",
+                    "BEGIN RETURN QUERY EXECUTE format('EXPLAIN ANALYZE %s', $1); END",
+                    &[""],
+                ),
+                plpgsql(
+                    "run_named",
+                    "DECLARE l text; BEGIN FOR l IN EXECUTE 'EXPLAIN ' || query LOOP \
+                     RETURN NEXT l; END LOOP; END",
+                    &["query", "unused"],
+                ),
+                // The parameter is assigned: what runs is not what the call passed.
+                plpgsql(
+                    "reassigned",
+                    "BEGIN q := 'DELETE FROM t'; EXECUTE q; END",
+                    &["q"],
+                ),
+                plpgsql(
+                    "shadowed",
+                    "BEGIN DECLARE q text := 'DELETE FROM t'; BEGIN EXECUTE q; END; END",
+                    &["q"],
+                ),
+                plpgsql(
+                    "writes_too",
+                    "BEGIN INSERT INTO t VALUES (1); EXECUTE $1; END",
+                    &[""],
+                ),
+                plpgsql("computed", "BEGIN EXECUTE upper($1); END", &[""]),
+                plpgsql("overloaded", "BEGIN EXECUTE $1; END", &[""]),
+                plpgsql("overloaded", "BEGIN EXECUTE $1; END", &["", ""]),
+                plpgsql("configured", "BEGIN EXECUTE $1; END", &[""]),
+            ],
+            ..CatalogRows::default()
+        };
+        let classifier =
+            Classifier::new(crate::Dialect::Postgres).with_write_functions(["configured"]);
+        let learnt = learn(&rows, &classifier);
+        let mut templated: Vec<&str> = learnt.templates.keys().map(|k| &**k).collect();
+        templated.sort_unstable();
+        assert_eq!(templated, ["configured", "run", "run_named"]);
+        classifier.learn(learnt);
+        let nested = (0..3).fold("SELECT 1".to_owned(), |sql, _| {
+            format!("SELECT * FROM run('{}')", sql.replace('\'', "''"))
+        });
+        let too_deep = (0..6).fold("SELECT 1".to_owned(), |sql, _| {
+            format!("SELECT * FROM run('{}')", sql.replace('\'', "''"))
+        });
+        let reads = [
+            "SELECT * FROM run('SELECT * FROM t')",
+            "SELECT * FROM run($q$SELECT 'x' FROM t$q$::text)",
+            "SELECT run_named('SELECT 1')",
+            nested.as_str(),
+        ];
+        for sql in reads {
+            assert!(classifier.classify(sql).is_read(), "{sql}");
+        }
+        let writes = [
+            "SELECT * FROM run('DELETE FROM t')",
+            "SELECT * FROM run('SELECT nextval(''s'')')",
+            "SELECT * FROM run(q) FROM saved",
+            "SELECT * FROM run('SELECT 1', 'one too many')",
+            "SELECT run_named(query => 'SELECT 1')",
+            "SELECT reassigned('SELECT 1')",
+            "SELECT shadowed('SELECT 1')",
+            "SELECT writes_too('SELECT 1')",
+            "SELECT computed('select 1')",
+            "SELECT overloaded('SELECT 1')",
+            "SELECT configured('SELECT 1')",
+            too_deep.as_str(),
+        ];
+        for sql in writes {
+            let reason = classifier.classify(sql).reason();
+            assert_eq!(reason, crate::Reason::WriteFunction, "{sql}");
+        }
+    }
+
+    #[test]
+    fn views_over_functions_that_only_read_are_read_on_replicas() {
+        let sql =
+            |name: &str, body: &str| (name.to_owned(), Some(FunctionBody::Sql(body.to_owned())));
+        let rows = CatalogRows {
+            volatile_functions: vec![
+                sql("getter", "SELECT 1"),
+                sql("bump", "SELECT nextval('s')"),
+            ],
+            views: named(&[(10, "got"), (11, "bumped"), (12, "over_got")]),
+            view_calls: named(&[(10, "getter"), (11, "bump")]),
+            view_reads: vec![(12, 10)],
+            schemas: named(&[(10, "a"), (11, "b"), (12, "c")]),
+            ..CatalogRows::default()
+        };
+        let classifier = Classifier::new(crate::Dialect::Postgres);
+        let learnt = learn(&rows, &classifier);
+        assert_eq!(learnt.relations, function_set(["bumped"]));
+        assert_eq!(learnt.schemas, function_set(["b"]));
+        assert_eq!(learnt.functions, function_set(["bump"]));
     }
 
     #[test]
@@ -354,6 +541,7 @@ mod tests {
             view_reads: vec![(10, 2)],
             ..CatalogRows::default()
         };
-        assert!(primary_only_relations(&rows, |_| false).is_empty());
+        let refused = primary_only_relations(&rows, |_| false);
+        assert!(refused.names.is_empty() && refused.schemas.is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! statement is first shown to fail on a standby, then shown to run on the primary through
 //! the router, by the server's own port; ordinary views keep going to replicas.
 
-use dbroute::Reason;
+use dbroute::{PgRouter, Reason};
 use sqlx::{Connection, PgConnection};
 
 use crate::{Node, cluster, config_with, node_of, replay, router, router_with, sql, table};
@@ -154,8 +154,9 @@ async fn a_catalog_load_does_not_wait_behind_a_locked_view() {
 }
 
 /// PostgreSQL makes a new function `VOLATILE` unless told otherwise: one written in SQL or
-/// PL/pgSQL whose body only reads goes to a replica (and runs there); one that writes, runs
-/// dynamic SQL, calls one that does, or reads an unlogged table stays on the primary.
+/// PL/pgSQL whose body only reads (dynamic SQL of constant text included) goes to a replica
+/// (and runs there); one that writes, runs computed dynamic SQL, calls one that does, or
+/// reads an unlogged table stays on the primary.
 #[tokio::test]
 async fn functions_that_only_read_run_on_replicas() {
     let router = router().await;
@@ -172,10 +173,19 @@ async fn functions_that_only_read_run_on_replicas() {
             "CREATE FUNCTION {t}_add() RETURNS int LANGUAGE sql \
              AS $$ INSERT INTO {t} (note) VALUES ('f') RETURNING inet_server_port() $$"
         ),
-        // Dynamic SQL: nothing can tell what it runs.
+        // Dynamic SQL of constant text: what it runs is known.
         format!(
             "CREATE FUNCTION {t}_proc() RETURNS int LANGUAGE plpgsql \
              AS $$ DECLARE p int; BEGIN EXECUTE 'SELECT inet_server_port()' INTO p; RETURN p; END $$"
+        ),
+        // Computed dynamic SQL: nothing can tell what it runs.
+        format!(
+            "CREATE FUNCTION {t}_computed() RETURNS int LANGUAGE plpgsql AS $$ DECLARE p int; \
+             BEGIN EXECUTE concat('SELECT ', 'inet_server_port()') INTO p; RETURN p; END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_via_computed() RETURNS int LANGUAGE sql \
+             AS $$ SELECT {t}_computed() $$"
         ),
         format!(
             "CREATE FUNCTION {t}_block() RETURNS int LANGUAGE plpgsql AS $$ \
@@ -210,7 +220,11 @@ async fn functions_that_only_read_run_on_replicas() {
         (format!("SELECT {t}_port()"), true),
         (format!("SELECT {t}_count() + {t}_port()"), true),
         (format!("SELECT {t}_block()"), true),
+        (format!("SELECT {t}_proc()"), true),
         (format!("SELECT {t}_add()"), false),
+        (format!("SELECT {t}_computed()"), false),
+        (format!("SELECT {t}_via_computed()"), false),
+        // Calls a function judged only at its own call sites (a template): kept.
         (format!("SELECT {t}_via_proc()"), false),
         (format!("SELECT {t}_block_add()"), false),
         (format!("SELECT {t}_block_seq()"), false),
@@ -236,7 +250,7 @@ async fn functions_that_only_read_run_on_replicas() {
     }
 }
 
-/// A function left `VOLATILE` whose body cannot be proven read-only (dynamic SQL) stays on the
+/// A function left `VOLATILE` whose body cannot be proven read-only (computed dynamic SQL) stays on the
 /// primary, unless the user vouches that it only reads (`read_only_functions`): then it runs
 /// on a replica, where the server says it ran.
 #[tokio::test]
@@ -245,7 +259,7 @@ async fn functions_the_user_vouches_for_run_on_replicas() {
     let t = table(&router, "catalog_vouched").await;
     sqlx::query(sql(format!(
         "CREATE FUNCTION {t}_report() RETURNS int LANGUAGE plpgsql AS $$ DECLARE p int; \
-         BEGIN EXECUTE 'SELECT inet_server_port()' INTO p; RETURN p; END $$"
+         BEGIN EXECUTE concat('SELECT ', 'inet_server_port()') INTO p; RETURN p; END $$"
     )))
     .execute(&router)
     .await
@@ -273,4 +287,167 @@ async fn functions_the_user_vouches_for_run_on_replicas() {
     let stubborn = router_with(config).await;
     let explained = stubborn.explain("SELECT nextval('s')").unwrap();
     assert!(!explained.classification.is_read());
+}
+
+/// Runs `setup` through the router (each DDL reloads its catalog), waits for the replicas,
+/// and opens a connection to a standby.
+async fn set_up(router: &PgRouter, setup: impl IntoIterator<Item = String>) -> PgConnection {
+    for statement in setup {
+        sqlx::query(sql(statement)).execute(router).await.unwrap();
+    }
+    replay().await;
+    PgConnection::connect(&cluster().replicas()[0].url())
+        .await
+        .unwrap()
+}
+
+/// `statement` (answering the server's port) is refused by the standby, as a standby or for
+/// its read-only transaction; the router keeps it on the primary for `reason`, where it runs.
+async fn refused_then_primary(
+    router: &PgRouter,
+    standby: &mut PgConnection,
+    statement: &str,
+    reason: Reason,
+) {
+    let error = sqlx::query_scalar::<_, i32>(sql(statement.to_owned()))
+        .fetch_one(standby)
+        .await
+        .expect_err(statement);
+    let message = error.to_string();
+    assert!(
+        message.contains("read-only") || message.contains("recovery"),
+        "{statement}: {message}"
+    );
+    let explained = router.explain(statement).unwrap().classification;
+    assert_eq!(explained.reason(), reason, "{statement}");
+    let port: i32 = sqlx::query_scalar(sql(statement.to_owned()))
+        .fetch_one(router)
+        .await
+        .expect(statement);
+    assert_eq!(node_of(port), Node::Primary, "{statement}");
+}
+
+/// `statement` (answering the server's port) runs on the standby; the router sends it to a
+/// replica, where it runs.
+async fn served_then_replica(router: &PgRouter, standby: &mut PgConnection, statement: &str) {
+    sqlx::query_scalar::<_, i32>(sql(statement.to_owned()))
+        .fetch_one(standby)
+        .await
+        .expect(statement);
+    let explained = router.explain(statement).unwrap().classification;
+    assert!(explained.is_read(), "{statement}: {explained:?}");
+    for _ in 0..2 {
+        let port: i32 = sqlx::query_scalar(sql(statement.to_owned()))
+            .fetch_one(router)
+            .await
+            .expect(statement);
+        assert!(node_of(port).is_replica(), "{statement} ran on the primary");
+    }
+}
+
+/// A function whose only possibly-writing statements are `EXECUTE`s of text made from
+/// constants and its parameters (the regression suite's `EXPLAIN ANALYZE` helpers) is judged
+/// at each call by the statement it would make of the call's literal arguments: it runs on a
+/// replica when that statement reads, and on the primary when it writes, reads what a standby
+/// refuses, or cannot be known (an argument that is not a literal, a parameter the body
+/// reassigns or shadows, `$n` naming an output parameter). Every statement kept on the
+/// primary is first shown refused by a standby, and each routed one where the server says it
+/// ran.
+#[tokio::test]
+async fn dynamic_sql_is_judged_by_the_statement_each_call_makes() {
+    let router = router().await;
+    let t = table(&router, "catalog_dynamic").await;
+    let setup = [
+        format!(
+            "CREATE FUNCTION {t}_run(q text) RETURNS int LANGUAGE plpgsql AS $$ DECLARE p int; \
+             BEGIN EXECUTE format('SELECT inet_server_port() FROM (%s) AS q LIMIT 1', q) INTO p; \
+             RETURN p; END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_explain(text) RETURNS TABLE (line text, port int) \
+             LANGUAGE plpgsql AS $$ DECLARE ln text; BEGIN \
+             FOR ln IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || $1 LOOP \
+             line := ln; port := inet_server_port(); RETURN NEXT; END LOOP; END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_reassigned(q text) RETURNS int LANGUAGE plpgsql AS $$ \
+             BEGIN q := 'DELETE FROM {t} WHERE false'; EXECUTE q; \
+             RETURN inet_server_port(); END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_shadowed(q text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN \
+             DECLARE q text := 'DELETE FROM {t} WHERE false'; BEGIN EXECUTE q; END; \
+             RETURN inet_server_port(); END $$"
+        ),
+        // `$n` counts output parameters too: here `$1` is `stmt`, not the call's argument.
+        format!(
+            "CREATE FUNCTION {t}_out_first(OUT stmt text, q text, OUT port int) \
+             LANGUAGE plpgsql AS $$ BEGIN stmt := 'DELETE FROM {t} WHERE false'; \
+             EXECUTE $1; port := inet_server_port(); END $$"
+        ),
+        format!(
+            "CREATE FUNCTION {t}_shifted(OUT port int, q text) LANGUAGE plpgsql \
+             AS $$ BEGIN EXECUTE $2 INTO port; END $$"
+        ),
+        format!("CREATE SEQUENCE {t}_seq"),
+        format!("CREATE UNLOGGED TABLE {t}_scratch (id int)"),
+        format!("INSERT INTO {t}_scratch VALUES (1)"),
+        format!("INSERT INTO {t} (note) VALUES ('row')"),
+    ];
+    let mut standby = set_up(&router, setup).await;
+    let explain = |q: &str| format!("SELECT port FROM {t}_explain('{q}') LIMIT 1");
+    let reads = [
+        format!("SELECT {t}_run('SELECT 1')"),
+        format!("SELECT {t}_run($q$SELECT note FROM {t} WHERE note <> 'x'$q$)"),
+        explain(&format!("SELECT * FROM {t}")),
+        format!("SELECT {t}_shifted('SELECT inet_server_port()')"),
+    ];
+    for call in &reads {
+        served_then_replica(&router, &mut standby, call).await;
+    }
+    let refused = [
+        format!("SELECT {t}_run('SELECT nextval(''{t}_seq'')')"),
+        format!("SELECT {t}_run('SELECT * FROM {t}_scratch')"),
+        explain(&format!("DELETE FROM {t} WHERE false")),
+        format!("SELECT {t}_reassigned('SELECT 1')"),
+        format!("SELECT {t}_shadowed('SELECT 1')"),
+        format!("SELECT port FROM {t}_out_first('SELECT 1')"),
+    ];
+    for call in &refused {
+        refused_then_primary(&router, &mut standby, call, Reason::WriteFunction).await;
+    }
+    // An argument that is not a literal: what it runs is unknown.
+    let computed = format!("SELECT {t}_run(note) FROM {t}");
+    let explained = router.explain(&computed).unwrap().classification;
+    assert_eq!(explained.reason(), Reason::WriteFunction);
+}
+
+/// A scan of a partitioned table or of an inheritance parent reads its partitions and
+/// children: one unlogged partition or child makes a standby refuse the parent, and the views
+/// over it. Each refusal is first shown on a standby; a parent whose partitions are all logged
+/// keeps going to replicas.
+#[tokio::test]
+async fn parents_of_unlogged_partitions_are_read_on_the_primary() {
+    let router = router().await;
+    let t = table(&router, "catalog_parts").await;
+    let setup = [
+        format!("CREATE TABLE {t}_events (id int) PARTITION BY LIST (id)"),
+        format!("CREATE TABLE {t}_events_1 PARTITION OF {t}_events FOR VALUES IN (1)"),
+        format!("CREATE UNLOGGED TABLE {t}_events_2 PARTITION OF {t}_events FOR VALUES IN (2)"),
+        format!("INSERT INTO {t}_events VALUES (1), (2)"),
+        format!("CREATE TABLE {t}_base (id int)"),
+        format!("CREATE UNLOGGED TABLE {t}_child () INHERITS ({t}_base)"),
+        format!("INSERT INTO {t}_child VALUES (1)"),
+        format!("CREATE VIEW {t}_over AS SELECT id FROM {t}_events"),
+        format!("CREATE TABLE {t}_logged (id int) PARTITION BY LIST (id)"),
+        format!("CREATE TABLE {t}_logged_1 PARTITION OF {t}_logged FOR VALUES IN (1)"),
+        format!("INSERT INTO {t}_logged VALUES (1)"),
+    ];
+    let mut standby = set_up(&router, setup).await;
+    let read = |relation: &str| format!("SELECT inet_server_port() FROM {t}_{relation} LIMIT 1");
+    for statement in [read("events"), read("base"), read("over")] {
+        let reason = Reason::PrimaryOnlyRelation;
+        refused_then_primary(&router, &mut standby, &statement, reason).await;
+    }
+    served_then_replica(&router, &mut standby, &read("logged")).await;
 }
