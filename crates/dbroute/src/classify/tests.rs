@@ -412,3 +412,79 @@ fn procedural_blocks_are_read_word_by_word() {
         assert!(!rules::block_reads_only(block, &known), "{block}");
     }
 }
+
+/// A classifier that knows `run(q)`, a PL/pgSQL function running `EXPLAIN ANALYZE ` || q.
+fn with_templated_run() -> Classifier {
+    let inputs = dynamic_tests::inputs(&["q"]);
+    let block = "BEGIN RETURN QUERY EXECUTE 'EXPLAIN ANALYZE ' || q; END";
+    let rules::Block::Dynamic(statements) =
+        rules::analyze_block(block, &rules::Known::default(), Some(&inputs))
+    else {
+        panic!("{block} is a template");
+    };
+    let mut learnt = Learnt {
+        functions: function_set(["run"]),
+        ..Learnt::default()
+    };
+    let run = DynamicFunction {
+        inputs: 1,
+        statements,
+    };
+    learnt.templates.insert("run".into(), run);
+    let classifier = Classifier::new(Postgres);
+    classifier.learn(learnt);
+    classifier
+}
+
+fn sql_pieces() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        Just("SELECT ".to_owned()),
+        Just("DELETE FROM t ".to_owned()),
+        Just("run(".to_owned()),
+        Just("nextval(".to_owned()),
+        Just("'".to_owned()),
+        Just("''".to_owned()),
+        Just("$$".to_owned()),
+        Just("\\".to_owned()),
+        Just("--".to_owned()),
+        Just("/*".to_owned()),
+        Just("*/".to_owned()),
+        Just("(".to_owned()),
+        Just(")".to_owned()),
+        Just(";".to_owned()),
+        Just("\n".to_owned()),
+        "[a-z_ 0-9,.*=]{0,8}",
+        any::<String>(),
+    ];
+    proptest::collection::vec(piece, 0..16).prop_map(|pieces| pieces.concat())
+}
+
+proptest::proptest! {
+    /// Whatever text a call of a templated function passes: judging it never panics; the
+    /// call is a read only when the statement the function would run is one; and a write
+    /// appended to the text always sends the call to the primary.
+    #[test]
+    fn a_templated_call_is_no_safer_than_the_statement_it_makes(text in sql_pieces()) {
+        let classifier = with_templated_run();
+        let call = |text: &str| format!("SELECT * FROM run('{}')", text.replace('\'', "''"));
+        if classifier.classify(&call(&text)).is_read() {
+            let made = classifier.classify(&format!("EXPLAIN ANALYZE {text}"));
+            proptest::prop_assert!(made.is_read(), "{text:?}");
+        }
+        let hidden = call(&format!("{text}\n; DELETE FROM t"));
+        proptest::prop_assert!(!classifier.classify(&hidden).is_read(), "{hidden:?}");
+    }
+}
+
+#[test]
+fn templated_calls_with_read_arguments_are_reads() {
+    let classifier = with_templated_run();
+    assert!(
+        classifier
+            .classify("SELECT * FROM run('SELECT 1')")
+            .is_read()
+    );
+    let write = classifier.classify("SELECT * FROM run('DELETE FROM t')");
+    assert_eq!(write.reason(), Reason::WriteFunction);
+}
