@@ -9,7 +9,7 @@
 //! catalog is reloaded before the next statement is routed, or, after a commit, right away on
 //! the committing connection. The check on the hot path is two atomic loads.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -196,28 +196,47 @@ pub struct CatalogCounts {
 /// round before, until nothing changes (each round can only free more, so it ends). Then the
 /// functions still writing whose only writes are templated dynamic SQL are noted.
 fn learn(rows: &CatalogRows, classifier: &Classifier) -> Learnt {
-    let volatile = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
+    let overloads = Overloads::of(rows);
+    let mut may_write = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
     let mut refused =
-        primary_only_relations(rows, |f| classifier.is_write_function_among(f, &volatile));
+        primary_only_relations(rows, |f| classifier.is_write_function_among(f, &may_write));
+    // The names whose removal may change a body's verdict (`None`: judge every body).
+    let mut changed: Option<Vec<Box<str>>> = None;
     loop {
         let mut learnt = Learnt {
             relations: function_set(&refused.names),
             schemas: function_set(&refused.schemas),
             ..Learnt::default()
         };
-        learnt.functions = functions_that_may_write(rows, |body, functions| match body {
+        // What one round freed stays freed (the next has fewer relations to fear).
+        let judge = |body: &FunctionBody, functions: &FunctionSet| match body {
             FunctionBody::Sql(sql) => classifier.reads_only_with(sql, functions, &learnt),
             FunctionBody::PlPgSql { block, .. } => {
                 classifier.analyze_block_with(block, functions, &learnt, None) == Block::Reads
             }
-        });
+        };
+        may_write = functions_that_may_write(&overloads, may_write, changed, judge);
+        learnt.functions = may_write.clone();
         let next = primary_only_relations(rows, |f| {
             classifier.is_write_function_among(f, &learnt.functions)
         });
         if next == refused {
-            learnt.templates = templates(rows, classifier, &learnt);
+            learnt.templates = templates(&overloads, classifier, &learnt);
             return learnt;
         }
+        // Fewer relations to fear: only bodies naming one no longer feared (or its schema)
+        // can change, unless none is left at all (by-name readers then all change).
+        changed = (!next.names.is_empty() && !next.schemas.is_empty()).then(|| {
+            let gone = |before: &[String], after: &[String]| {
+                let before = before.iter().filter(|name| !after.contains(name));
+                before
+                    .map(|name| name.to_ascii_lowercase().into_boxed_str())
+                    .collect::<Vec<_>>()
+            };
+            let mut gone_names = gone(&refused.names, &next.names);
+            gone_names.extend(gone(&refused.schemas, &next.schemas));
+            gone_names
+        });
         refused = next;
     }
 }
@@ -226,14 +245,10 @@ fn learn(rows: &CatalogRows, classifier: &Classifier) -> Learnt {
 /// text made from constants and their parameters: a call passing literals is judged by the
 /// statements it makes. Only a function with one volatile overload (a call of another
 /// overload, not volatile, only reads).
-fn templates(rows: &CatalogRows, classifier: &Classifier, learnt: &Learnt) -> Templates {
+fn templates(overloads: &Overloads<'_>, classifier: &Classifier, learnt: &Learnt) -> Templates {
     let mut templates = Templates::default();
     for name in &learnt.functions {
-        let mut overloads = rows
-            .volatile_functions
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
-        let (Some((_, Some(body))), None) = (overloads.next(), overloads.next()) else {
+        let Some([Some((body, _))]) = overloads.0.get(name).map(Vec::as_slice) else {
             continue;
         };
         let FunctionBody::PlPgSql {
@@ -257,30 +272,63 @@ fn templates(rows: &CatalogRows, classifier: &Classifier, learnt: &Learnt) -> Te
     templates
 }
 
-/// The volatile functions a call of which must go to the primary: all of them, but those
-/// written in SQL or PL/pgSQL whose every overload's body `reads_only` (given the functions
-/// still in the set: to a fixed point, so a function calling a reading one is freed too, and
-/// one calling itself or a function in another language is not). PostgreSQL makes new
-/// functions `VOLATILE` unless told otherwise; one that only selects cannot write, whatever
-/// it is declared.
+/// The volatile functions' overloads by lower-cased name, each body with its lower-cased
+/// text (to tell cheaply whether it mentions a name).
+struct Overloads<'r>(HashMap<Box<str>, Vec<Option<Body<'r>>>>);
+
+/// A body, and its text lower-cased.
+type Body<'r> = (&'r FunctionBody, String);
+
+impl<'r> Overloads<'r> {
+    fn of(rows: &'r CatalogRows) -> Self {
+        let mut by_name: HashMap<Box<str>, Vec<_>> = HashMap::new();
+        for (name, body) in &rows.volatile_functions {
+            let text = |body: &'r FunctionBody| {
+                let (FunctionBody::Sql(text) | FunctionBody::PlPgSql { block: text, .. }) = body;
+                (body, text.to_ascii_lowercase())
+            };
+            let name = name.trim().to_ascii_lowercase().into_boxed_str();
+            by_name
+                .entry(name)
+                .or_default()
+                .push(body.as_ref().map(text));
+        }
+        Overloads(by_name)
+    }
+}
+
+/// The functions of `may_write` a call of which must still go to the primary: all of them,
+/// but those written in SQL or PL/pgSQL whose every overload's body `reads_only` (given the
+/// functions still in the set: to a fixed point, so a function calling a reading one is freed
+/// too, and one calling itself or a function in another language is not). PostgreSQL makes
+/// new functions `VOLATILE` unless told otherwise; one that only selects cannot write,
+/// whatever it is declared. A verdict changes only when a name its body mentions does: the
+/// first round judges the bodies mentioning one of `changed` (every body when `None`), each
+/// later round those mentioning a function the round before freed.
 fn functions_that_may_write(
-    rows: &CatalogRows,
+    overloads: &Overloads<'_>,
+    mut may_write: FunctionSet,
+    changed: Option<Vec<Box<str>>>,
     reads_only: impl Fn(&FunctionBody, &FunctionSet) -> bool,
 ) -> FunctionSet {
-    let mut may_write = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
+    let mut freed_before = changed;
     loop {
+        let affected = |text: &str| {
+            freed_before
+                .as_ref()
+                .is_none_or(|freed| freed.iter().any(|name| text.contains(&**name)))
+        };
         let freed: Vec<Box<str>> = may_write
             .iter()
             .filter(|name| {
-                let mut overloads = rows
-                    .volatile_functions
-                    .iter()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .peekable();
-                overloads.peek().is_some()
-                    && overloads.all(|(_, body)| {
+                let bodies = overloads.0.get(*name).map_or(&[][..], Vec::as_slice);
+                !bodies.is_empty()
+                    && bodies
+                        .iter()
+                        .any(|b| b.as_ref().is_some_and(|(_, t)| affected(t)))
+                    && bodies.iter().all(|body| {
                         body.as_ref()
-                            .is_some_and(|body| reads_only(body, &may_write))
+                            .is_some_and(|(body, _)| reads_only(body, &may_write))
                     })
             })
             .cloned()
@@ -288,9 +336,10 @@ fn functions_that_may_write(
         if freed.is_empty() {
             return may_write;
         }
-        for name in freed {
-            may_write.remove(&name);
+        for name in &freed {
+            may_write.remove(name);
         }
+        freed_before = Some(freed);
     }
 }
 
@@ -378,10 +427,12 @@ mod tests {
                 && !lower.starts_with("delete")
                 && !functions.iter().any(|f| lower.contains(&format!("{f}(")))
         };
-        let mut may_write: Vec<String> = functions_that_may_write(&rows, reads_only)
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let all = function_set(rows.volatile_functions.iter().map(|(name, _)| name));
+        let mut may_write: Vec<String> =
+            functions_that_may_write(&Overloads::of(&rows), all, None, reads_only)
+                .into_iter()
+                .map(String::from)
+                .collect();
         may_write.sort();
         assert_eq!(
             may_write,
@@ -519,6 +570,10 @@ mod tests {
             volatile_functions: vec![
                 sql("getter", "SELECT 1"),
                 sql("bump", "SELECT nextval('s')"),
+                // Reads a view refused in the first round (over getter, then still volatile):
+                // freed in the second.
+                sql("reader", "SELECT * FROM Over_Got"),
+                sql("bump_reader", "SELECT * FROM bumped"),
             ],
             views: named(&[(10, "got"), (11, "bumped"), (12, "over_got")]),
             view_calls: named(&[(10, "getter"), (11, "bump")]),
@@ -530,7 +585,7 @@ mod tests {
         let learnt = learn(&rows, &classifier);
         assert_eq!(learnt.relations, function_set(["bumped"]));
         assert_eq!(learnt.schemas, function_set(["b"]));
-        assert_eq!(learnt.functions, function_set(["bump"]));
+        assert_eq!(learnt.functions, function_set(["bump", "bump_reader"]));
     }
 
     #[test]
